@@ -1,0 +1,57 @@
+import { existsSync, readFileSync } from 'node:fs'
+import {
+  addAuthorizedKey, loadConfig, parseAuthorizedKeys, removeAuthorizedKey, ServiceNotFoundError, setServiceAuthorizedKeys, assertPrivateFile
+} from '../../src/index.js'
+import { info, out, table } from '../run.js'
+import type { LoadedConfig } from '../../src/index.js'
+import type { Command } from 'commander'
+
+/** The authorized_keys file for the global list or a service (creating the service's own file reference). */
+function fileFor (cfg: LoadedConfig, service?: string, create = false): string {
+  if (service == null) return cfg.path(cfg.config.security.authorized_keys_file)
+  const svc = cfg.config.services[service]
+  if (svc == null) throw new ServiceNotFoundError(`no service named "${service}" in ${cfg.file}`)
+  if (svc.authorized_keys != null) return cfg.path(svc.authorized_keys)
+  if (!create) return cfg.path(cfg.config.security.authorized_keys_file)
+  const rel = `${service}_authorized_keys`
+  setServiceAuthorizedKeys(cfg.file, service, rel)
+  info(`service ${service} now has its own allow-list: ${rel} (it overrides the global one)`)
+  return cfg.path(rel)
+}
+
+export function register (program: Command): void {
+  const auth = program.command('auth').description('edit authorized_keys (global or per service)')
+  auth.command('add <peer-id>')
+    .option('--comment <text>', 'comment stored after #')
+    .option('--expires <rfc3339>', 'expiry, e.g. 2027-01-31T00:00:00Z')
+    .option('--service <name>', 'edit the service\'s own allow-list')
+    .action((peerId: string, opts, cmd) => {
+      const cfg = loadConfig(cmd.optsWithGlobals().config)
+      const file = fileFor(cfg, opts.service, true)
+      const added = addAuthorizedKey(file, peerId, { comment: opts.comment, expires: opts.expires })
+      info(added ? `added ${peerId} to ${file}` : `${peerId} is already in ${file}`)
+    })
+  auth.command('remove <peer-id>')
+    .option('--service <name>', 'edit the service\'s own allow-list')
+    .action((peerId: string, opts, cmd) => {
+      const cfg = loadConfig(cmd.optsWithGlobals().config)
+      const file = fileFor(cfg, opts.service)
+      const removed = removeAuthorizedKey(file, peerId)
+      info(removed ? `removed ${peerId} from ${file}` : `${peerId} was not in ${file}`)
+    })
+  auth.command('list')
+    .option('--service <name>', 'list the service\'s own allow-list')
+    .option('--json', 'JSON output: [{peerId, comment, expires, line}]')
+    .action((opts, cmd) => {
+      const cfg = loadConfig(cmd.optsWithGlobals().config)
+      const file = fileFor(cfg, opts.service)
+      if (existsSync(file)) assertPrivateFile(file)
+      const parsed = parseAuthorizedKeys(existsSync(file) ? readFileSync(file, 'utf8') : '', file)
+      for (const p of parsed.problems) info(`${p.file}:${p.line}: ${p.message} (line grants nothing)`)
+      if (opts.json === true) {
+        out(JSON.stringify(parsed.entries.map(e => ({ peerId: e.peerId, comment: e.comment ?? null, expires: e.expires?.toISOString() ?? null, line: e.line }))))
+        return
+      }
+      table([['PEER ID', 'EXPIRES', 'COMMENT'], ...parsed.entries.map(e => [e.peerId, e.expires?.toISOString() ?? '-', e.comment ?? ''])])
+    })
+}

@@ -1,0 +1,85 @@
+import { createPeerupNode, describePath, loadConfig, spliceSocketStream, UsageError } from '../../src/index.js'
+import { EXIT, info, out } from '../run.js'
+import type { PathPreference, PeerupNode } from '../../src/index.js'
+import type { Command } from 'commander'
+
+function pathOpt (v: string | undefined): PathPreference {
+  const p = v ?? 'auto'
+  if (p !== 'auto' && p !== 'direct' && p !== 'relay') throw new UsageError(`--path must be auto, direct or relay (got "${p}")`)
+  return p
+}
+
+async function clientNode (cmd: Command): Promise<PeerupNode> {
+  const cfg = loadConfig(cmd.optsWithGlobals().config)
+  // a one-shot client needs no listener and exposes nothing
+  const node = await createPeerupNode({ config: cfg, listen: [], serve: false })
+  await node.start()
+  return node
+}
+
+export function register (program: Command): void {
+  program.command('nc <target> <service>')
+    .description('connect stdin/stdout to a remote service (ssh ProxyCommand)')
+    .option('--path <path>', 'auto | direct | relay', 'auto')
+    .action(async (target: string, service: string, opts, cmd) => {
+      const path = pathOpt(opts.path)
+      const node = await clientNode(cmd)
+      const opened = await node.openTunnel(target, service, { path })
+      if (process.env.PEERUP_VERBOSE != null) info(`nc: ${target} (${opened.peerId}) ${service} ${describePath(opened.path)}`)
+      const stats = await spliceSocketStream({
+        input: process.stdin,
+        output: process.stdout,
+        reset: () => {}
+      }, opened.stream)
+      await Promise.resolve(node.libp2p.stop()).catch(() => {})
+      if (!stats.clean) {
+        info(`peerup: connection to ${target} ${service} reset: ${stats.error?.message ?? 'unknown'}`)
+        process.exit(EXIT.RUNTIME)
+      }
+      process.exit(EXIT.OK)
+    })
+
+  program.command('proxy <target> <service> <local-port>')
+    .description('listen on a local TCP port and forward each connection to the service')
+    .option('--bind <addr>', 'local address to bind', '127.0.0.1')
+    .option('--path <path>', 'auto | direct | relay', 'auto')
+    .action(async (target: string, service: string, port: string, opts, cmd) => {
+      const path = pathOpt(opts.path)
+      const p = Number(port)
+      if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError(`invalid local port "${port}"`)
+      const node = await clientNode(cmd)
+      // fail fast (exit 4) when the target or path cannot be reached at all
+      const first = await node.connect(target, { path })
+      const proxy = await node.proxy(target, service, p, { bind: opts.bind, path })
+      out(`proxy ${opts.bind}:${proxy.port} -> ${target} ${service} (${describePath(first.path)})`)
+      out('ready')
+      const stop = (): void => { proxy.close().finally(() => { Promise.resolve(node.libp2p.stop()).finally(() => process.exit(0)) }) }
+      process.on('SIGTERM', stop)
+      process.on('SIGINT', stop)
+    })
+
+  program.command('ping <target>')
+    .description('measure round-trip time and show the path')
+    .option('-c, --count <n>', 'number of pings', '3')
+    .option('--path <path>', 'auto | direct | relay', 'auto')
+    .option('--json', 'JSON output: {target, peerId, path, relay, rtts: [ms]}')
+    .action(async (target: string, opts, cmd) => {
+      const path = pathOpt(opts.path)
+      const count = Number(opts.count)
+      if (!Number.isInteger(count) || count < 1) throw new UsageError(`-c must be a positive integer (got "${opts.count}")`)
+      const node = await clientNode(cmd)
+      const rtts: number[] = []
+      let last: Awaited<ReturnType<PeerupNode['ping']>> | undefined
+      for (let i = 0; i < count; i++) {
+        last = await node.ping(target, { path })
+        rtts.push(Math.round(last.rtt * 1000) / 1000)
+        if (opts.json !== true) out(`reply from ${target} (${last.peerId}): time=${last.rtt.toFixed(2)} ms path=${describePath(last.path)}`)
+        if (i < count - 1) await new Promise(resolve => setTimeout(resolve, 200))
+      }
+      if (opts.json === true && last != null) {
+        out(JSON.stringify({ target, peerId: last.peerId, path: last.path.path, relay: last.path.relay ?? null, rtts }))
+      }
+      await Promise.resolve(node.libp2p.stop()).catch(() => {})
+      process.exit(0)
+    })
+}

@@ -1,0 +1,51 @@
+import { basename, dirname, resolve } from 'node:path'
+import { initConfigDir, peerupHome } from '../../src/index.js'
+import { info, out } from '../run.js'
+import type { Command } from 'commander'
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v]
+
+export function register (program: Command): void {
+  program.command('init')
+    .description('create config.yaml, identity.key, authorized_keys and names.yaml')
+    .requiredOption('--role <role>', 'relay | home | client')
+    .option('--network <name>', 'network name (DNS label)')
+    .option('--name <host>', 'this node\'s host name (DNS label)')
+    .option('--relay <multiaddr>', 'relay multiaddr ending in /p2p/<id> (repeatable)', collect, [])
+    .option('--listen <multiaddr>', 'listen multiaddr (repeatable)', collect, [])
+    .option('--force', 'overwrite existing files')
+    .action(async (opts, cmd) => {
+      const role = opts.role as string
+      if (!['relay', 'home', 'client'].includes(role)) {
+        const { UsageError } = await import('../../src/index.js')
+        throw new UsageError(`--role must be relay, home or client (got "${role}")`)
+      }
+      const cfg = cmd.optsWithGlobals().config as string | undefined
+      const dir = cfg != null ? dirname(resolve(cfg)) : peerupHome()
+      const res = await initConfigDir({
+        dir,
+        configName: cfg != null ? basename(cfg) : undefined,
+        role: role as 'relay' | 'home' | 'client',
+        network: opts.network,
+        name: opts.name,
+        relays: opts.relay,
+        listen: opts.listen.length > 0 ? opts.listen : undefined,
+        force: opts.force === true
+      })
+      out(res.peerId)
+      info(`wrote ${res.configFile}, ${res.keyFile} (0600), ${res.authorizedKeysFile} (0600)${role !== 'relay' ? `, ${res.namesFile}` : ''}`)
+      info('next steps:')
+      if (role === 'relay') {
+        info('  peerup auth add <member-peer-id> --comment "alice laptop"   # allow members')
+        info('  peerup relay serve                                         # prints the relay multiaddrs to give members')
+      } else if (role === 'home') {
+        info('  peerup service add ssh 127.0.0.1:22')
+        info('  peerup auth add <client-peer-id> --comment "my laptop"')
+        info('  peerup daemon')
+      } else {
+        info('  peerup auth add <home-peer-id> --comment "home"')
+        info('  peerup names add home <home-peer-id>')
+        info('  peerup nc home ssh    # or: peerup proxy home ssh 2222')
+      }
+    })
+}

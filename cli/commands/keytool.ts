@@ -1,0 +1,64 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  addAuthorizedKey, assertPrivateFile, formatProblems, generateIdentityFile, loadIdentityFile, parseAuthorizedKeys, peerIdOf, peerupHome, removeAuthorizedKey
+} from '../../src/index.js'
+import { EXIT, info, out, table } from '../run.js'
+import type { Command } from 'commander'
+
+const defaultFile = (): string => join(peerupHome(), 'authorized_keys')
+
+/** Attach the keytool commands to `program` (used by `peerup-keytool` and `peerup keytool`). */
+export function registerKeytool (program: Command): void {
+  program.command('generate <file>')
+    .description('create an Ed25519 identity key file (0600)')
+    .option('--force', 'overwrite an existing file')
+    .action(async (file: string, opts) => {
+      const key = await generateIdentityFile(file, { overwrite: opts.force === true })
+      out(peerIdOf(key).toString())
+    })
+  program.command('peerid <file>')
+    .description('print the peer ID of a key file')
+    .action((file: string) => { out(peerIdOf(loadIdentityFile(file)).toString()) })
+  program.command('authorize <peer-id>')
+    .description('add a peer to an authorized_keys file')
+    .option('--comment <text>', 'comment stored after #')
+    .option('--expires <rfc3339>', 'expiry time')
+    .option('--file <file>', 'authorized_keys file (default $PEERUP_HOME/authorized_keys)')
+    .action((peerId: string, opts) => {
+      const file = opts.file ?? defaultFile()
+      info(addAuthorizedKey(file, peerId, { comment: opts.comment, expires: opts.expires }) ? `added ${peerId} to ${file}` : `${peerId} is already in ${file}`)
+    })
+  program.command('revoke <peer-id>')
+    .description('remove a peer from an authorized_keys file')
+    .option('--file <file>', 'authorized_keys file')
+    .action((peerId: string, opts) => {
+      const file = opts.file ?? defaultFile()
+      info(removeAuthorizedKey(file, peerId) ? `removed ${peerId} from ${file}` : `${peerId} was not in ${file}`)
+    })
+  program.command('list')
+    .description('list authorized peers')
+    .option('--file <file>', 'authorized_keys file')
+    .option('--json', 'JSON output')
+    .action((opts) => {
+      const file = opts.file ?? defaultFile()
+      if (existsSync(file)) assertPrivateFile(file)
+      const parsed = parseAuthorizedKeys(existsSync(file) ? readFileSync(file, 'utf8') : '', file)
+      if (opts.json === true) {
+        out(JSON.stringify(parsed.entries.map(e => ({ peerId: e.peerId, comment: e.comment ?? null, expires: e.expires?.toISOString() ?? null, line: e.line }))))
+        return
+      }
+      table([['PEER ID', 'EXPIRES', 'COMMENT'], ...parsed.entries.map(e => [e.peerId, e.expires?.toISOString() ?? '-', e.comment ?? ''])])
+    })
+  program.command('validate')
+    .description('check an authorized_keys file; reports every bad line as file:line, exit 1 if any')
+    .option('--file <file>', 'authorized_keys file')
+    .action((opts) => {
+      const file = opts.file ?? defaultFile()
+      assertPrivateFile(file)
+      const parsed = parseAuthorizedKeys(readFileSync(file, 'utf8'), file)
+      for (const line of formatProblems(parsed.problems)) out(line)
+      info(`${file}: ${parsed.entries.length} valid, ${parsed.problems.length} invalid`)
+      if (parsed.problems.length > 0) process.exit(EXIT.RUNTIME)
+    })
+}

@@ -1,0 +1,32 @@
+import { addNameToFile, loadConfig, NameNotFoundError, readNamesFile, removeNameFromFile } from '../../src/index.js'
+import { info, out, table } from '../run.js'
+import type { Command } from 'commander'
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v]
+
+export function register (program: Command): void {
+  const names = program.command('names').description('edit the local names file (tier 1 of name resolution)')
+  names.command('add <name> <peer-id>')
+    .option('--addr <multiaddr>', 'a direct address of the peer (repeatable)', collect, [])
+    .action((name: string, peerId: string, opts, cmd) => {
+      const cfg = loadConfig(cmd.optsWithGlobals().config)
+      const file = cfg.path(cfg.config.names_file)
+      addNameToFile(file, name, peerId, opts.addr)
+      info(`${name} -> ${peerId} written to ${file}`)
+    })
+  names.command('remove <name>')
+    .action((name: string, _opts, cmd) => {
+      const cfg = loadConfig(cmd.optsWithGlobals().config)
+      const file = cfg.path(cfg.config.names_file)
+      if (!removeNameFromFile(file, name)) throw new NameNotFoundError(name, [file])
+      info(`${name} removed from ${file}`)
+    })
+  names.command('list')
+    .option('--json', 'JSON output: [{name, peerId, addrs}]')
+    .action((opts, cmd) => {
+      const cfg = loadConfig(cmd.optsWithGlobals().config)
+      const entries = readNamesFile(cfg.path(cfg.config.names_file))
+      if (opts.json === true) { out(JSON.stringify(entries)); return }
+      table([['NAME', 'PEER ID', 'ADDRESSES'], ...entries.map(e => [e.name, e.peerId, e.addrs.join(',')])])
+    })
+}

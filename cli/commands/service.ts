@@ -1,0 +1,30 @@
+import { addServiceToConfig, loadConfig, removeServiceFromConfig, ServiceNotFoundError, serviceProtocol } from '../../src/index.js'
+import { info, out, table } from '../run.js'
+import type { Command } from 'commander'
+
+export function register (program: Command): void {
+  const service = program.command('service').description('manage exposed services')
+  service.command('add <name> <host:port>')
+    .option('--protocol <id>', 'custom protocol ID (default /peerup/<name>/1.0.0)')
+    .action((name: string, addr: string, opts, cmd) => {
+      const cfg = loadConfig(cmd.optsWithGlobals().config)
+      addServiceToConfig(cfg.file, name, addr, { protocol: opts.protocol })
+      info(`service ${name} -> ${addr} added to ${cfg.file} (restart or SIGHUP is not needed for auth; restart the daemon to expose it)`)
+    })
+  service.command('remove <name>')
+    .action((name: string, _opts, cmd) => {
+      const cfg = loadConfig(cmd.optsWithGlobals().config)
+      if (!removeServiceFromConfig(cfg.file, name)) throw new ServiceNotFoundError(`no service named "${name}" in ${cfg.file}`)
+      info(`service ${name} removed from ${cfg.file}`)
+    })
+  service.command('list')
+    .option('--json', 'JSON output: [{name, localAddress, protocol, enabled, authorizedKeys}]')
+    .action((opts, cmd) => {
+      const cfg = loadConfig(cmd.optsWithGlobals().config)
+      const rows = Object.entries(cfg.config.services).map(([name, s]) => ({
+        name, localAddress: s.local_address, protocol: s.protocol ?? serviceProtocol(name), enabled: s.enabled, authorizedKeys: s.authorized_keys ?? null
+      }))
+      if (opts.json === true) { out(JSON.stringify(rows)); return }
+      table([['NAME', 'LOCAL ADDRESS', 'PROTOCOL', 'ENABLED', 'ALLOW-LIST'], ...rows.map(r => [r.name, r.localAddress, r.protocol, String(r.enabled), r.authorizedKeys ?? 'global'])])
+    })
+}

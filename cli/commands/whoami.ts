@@ -1,0 +1,25 @@
+import { loadConfig, loadIdentityFile, peerIdOf } from '../../src/index.js'
+import { out } from '../run.js'
+import type { Command } from 'commander'
+
+export function register (program: Command): void {
+  program.command('whoami')
+    .description('print this node\'s peer ID')
+    .option('--json', 'JSON output: {peerId, role, network, host, name}')
+    .action((opts, cmd) => {
+      const cfg = loadConfig(cmd.optsWithGlobals().config)
+      const id = peerIdOf(loadIdentityFile(cfg.path(cfg.config.identity.key_file))).toString()
+      if (opts.json === true) {
+        const { network } = cfg.config
+        out(JSON.stringify({
+          peerId: id,
+          role: cfg.config.role,
+          network: network.name ?? null,
+          host: network.host ?? null,
+          name: network.host != null && network.name != null ? `${network.host}.${network.name}` : null
+        }))
+      } else {
+        out(id)
+      }
+    })
+}

@@ -1,0 +1,83 @@
+import { z } from 'zod'
+
+/** A DNS label: service names, host and network names. */
+export const LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+
+const label = z.string().regex(LABEL_RE, 'a DNS label: a-z, 0-9 and "-", 1-63 characters, not starting or ending with "-"')
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:22')
+const multiaddrStr = z.string().startsWith('/', 'a multiaddr, e.g. /ip4/203.0.113.7/tcp/7777/p2p/12D3KooW…')
+const protocolId = z.string().regex(/^\/[\x21-\x7e]{1,200}$/, 'a protocol ID such as /my/proto/1.0.0')
+
+/** One exposed service. */
+export const serviceSchema = z.strictObject({
+  local_address: hostPort,
+  enabled: z.boolean().default(true),
+  authorized_keys: z.string().min(1).optional(),
+  protocol: protocolId.optional()
+})
+
+/** The `security:` section. */
+export const securitySchema = z.strictObject({
+  authorized_keys_file: z.string().min(1).default('authorized_keys'),
+  enable_gating: z.boolean().default(true)
+})
+
+/** The `network:` section. */
+export const networkSchema = z.strictObject({
+  name: label.optional(),
+  host: label.optional(),
+  listen: z.array(multiaddrStr).optional(),
+  announce: z.array(multiaddrStr).default([])
+})
+
+/** The `relay:` section (relay role). */
+export const relayServerSchema = z.strictObject({
+  max_reservations: z.number().int().positive().default(1024),
+  reservation_ttl_seconds: z.number().int().positive().default(7200),
+  limits: z.strictObject({
+    data_bytes: z.number().int().positive().optional(),
+    duration_seconds: z.number().int().positive().optional()
+  }).default({})
+})
+
+/** The `daemon:` section. */
+export const daemonSchema = z.strictObject({
+  shutdown_grace_seconds: z.number().min(0).default(10),
+  allow_hosts: z.array(z.string()).default([])
+})
+
+/** A peerup config file (`config.yaml`), for every role. */
+export const configSchema = z.strictObject({
+  version: z.literal(1).default(1),
+  role: z.enum(['relay', 'home', 'client']),
+  identity: z.strictObject({ key_file: z.string().min(1).default('identity.key') }).default({ key_file: 'identity.key' }),
+  network: networkSchema.default({ announce: [] }),
+  relays: z.array(multiaddrStr).default([]),
+  security: securitySchema.default({ authorized_keys_file: 'authorized_keys', enable_gating: true }),
+  names_file: z.string().min(1).default('names.yaml'),
+  services: z.record(label, serviceSchema).default({}),
+  relay: relayServerSchema.optional(),
+  daemon: daemonSchema.default({ shutdown_grace_seconds: 10, allow_hosts: [] })
+})
+
+/** A parsed config file. */
+export type PeerupConfig = z.infer<typeof configSchema>
+/** One service of a config file. */
+export type ServiceConfig = z.infer<typeof serviceSchema>
+
+/** One entry of the names file. */
+export const nameEntrySchema = z.union([
+  z.string().min(1),
+  z.strictObject({
+    peer_id: z.string().min(1),
+    addrs: z.array(multiaddrStr).default([])
+  })
+])
+
+/** The names file (`names.yaml`): tier-1 name resolution. */
+export const namesFileSchema = z.strictObject({
+  names: z.record(z.string().min(1), nameEntrySchema).default({})
+})
+
+/** A parsed names file. */
+export type NamesFile = z.infer<typeof namesFileSchema>

@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs'
+import { LineCounter, parseDocument, isMap } from 'yaml'
+import { ConfigError } from '../errors.js'
+import type { z } from 'zod'
+
+/** Levenshtein distance, for "did you mean" hints. */
+function distance (a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]
+    dp[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]
+      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
+      prev = tmp
+    }
+  }
+  return dp[b.length]
+}
+
+/** The nearest of `candidates` to `word`, if it is close enough to be a typo. */
+export function nearest (word: string, candidates: string[]): string | undefined {
+  let best: string | undefined
+  let bestD = Infinity
+  for (const c of candidates) {
+    const d = distance(word.toLowerCase(), c.toLowerCase())
+    if (d < bestD) { bestD = d; best = c }
+  }
+  return best != null && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined
+}
+
+/** Keys a zod object schema accepts at `path`, for typo hints. */
+function keysAt (schema: z.ZodType, path: PropertyKey[]): string[] {
+  let s: any = schema
+  for (const p of path) {
+    while (s?.def?.innerType != null) s = s.def.innerType
+    if (s?.def?.type === 'object') s = s.def.shape[p as string]
+    else if (s?.def?.type === 'record') s = s.def.valueType
+    else if (s?.def?.type === 'array') s = s.def.element
+    else return []
+  }
+  while (s?.def?.innerType != null) s = s.def.innerType
+  return s?.def?.type === 'object' ? Object.keys(s.def.shape) : []
+}
+
+/**
+ * Read and validate a YAML file against a zod schema. Every error names the
+ * file, the line and the key path, and suggests the nearest valid key for a
+ * typo; unknown keys are errors.
+ */
+export function loadYamlFile<S extends z.ZodType> (file: string, schema: S, text?: string): z.infer<S> {
+  let source: string
+  try {
+    source = text ?? readFileSync(file, 'utf8')
+  } catch (err: any) {
+    throw new ConfigError(`${file}: cannot read: ${err.message}`, { file }, { cause: err })
+  }
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]
+    const line = lineCounter.linePos(e.pos[0]).line
+    throw new ConfigError(`${file}:${line}: invalid YAML: ${e.message.split('\n')[0]}`, { file, line })
+  }
+  const value = doc.toJS() ?? {}
+  const result = schema.safeParse(value)
+  if (result.success) return result.data
+  const issue = result.error.issues[0]
+  let path = issue.path as PropertyKey[]
+  let message = issue.message
+  if (issue.code === 'unrecognized_keys') {
+    const key = (issue as any).keys[0] as string
+    const hint = nearest(key, keysAt(schema, path))
+    path = [...path, key]
+    message = `unknown key "${key}"${hint != null ? ` (did you mean "${hint}"?)` : ''}`
+  }
+  const keyPath = path.map(String).join('.')
+  // find the line of the deepest node that exists on the path
+  let line: number | undefined
+  for (let n = path.length; n >= 0 && line == null; n--) {
+    const sub = path.slice(0, n)
+    let node: any
+    if (n === path.length && issue.code === 'unrecognized_keys') {
+      const parent = doc.getIn(path.slice(0, -1) as any, true)
+      if (isMap(parent)) node = parent.items.find((it: any) => it.key?.value === path[path.length - 1])?.key
+    } else {
+      node = sub.length === 0 ? doc.contents : doc.getIn(sub as any, true)
+    }
+    if (node?.range != null) line = lineCounter.linePos(node.range[0]).line
+  }
+  const where = line != null ? `${file}:${line}` : file
+  throw new ConfigError(`${where}: ${keyPath === '' ? '' : `${keyPath}: `}${message}`, { file, line, keyPath })
+}

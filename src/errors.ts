@@ -1,0 +1,105 @@
+/**
+ * Typed errors of the p2pnet library. Match them by `err.name`, never by
+ * message text. The CLI maps names to exit codes in one place
+ * (`cli/exit-codes.ts`).
+ */
+
+/** Base class: carries an optional cause and keeps `name` stable. */
+export class PeerupError extends Error {
+  static override name = 'PeerupError'
+  override name = 'PeerupError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}
+
+/** A configuration file is invalid. `file`, `line` and `keyPath` point at the problem. */
+export class ConfigError extends PeerupError {
+  static override name = 'ConfigError'
+  override name = 'ConfigError'
+  readonly file?: string
+  readonly line?: number
+  readonly keyPath?: string
+  constructor (message: string, where: { file?: string, line?: number, keyPath?: string } = {}, options?: { cause?: unknown }) {
+    super(message, options)
+    this.file = where.file
+    this.line = where.line
+    this.keyPath = where.keyPath
+  }
+}
+
+/** A command line is malformed (unknown argument, bad value). */
+export class UsageError extends PeerupError {
+  static override name = 'UsageError'
+  override name = 'UsageError'
+}
+
+/** A key or authorized_keys file is readable by group or others. */
+export class InsecurePermissionsError extends PeerupError {
+  static override name = 'InsecurePermissionsError'
+  override name = 'InsecurePermissionsError'
+  readonly path: string
+  constructor (path: string, mode: number) {
+    super(`${path} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}; it must not be accessible by group or others (run: chmod 600 ${path})`)
+    this.path = path
+  }
+}
+
+/** A key file cannot be parsed. */
+export class InvalidKeyFileError extends PeerupError {
+  static override name = 'InvalidKeyFileError'
+  override name = 'InvalidKeyFileError'
+}
+
+/** A string is not a valid peer ID. */
+export class InvalidPeerIdError extends PeerupError {
+  static override name = 'InvalidPeerIdError'
+  override name = 'InvalidPeerIdError'
+}
+
+/** A file already exists and `--force` was not given. */
+export class AlreadyExistsError extends PeerupError {
+  static override name = 'AlreadyExistsError'
+  override name = 'AlreadyExistsError'
+}
+
+/** A name (host, service) is malformed. */
+export class InvalidNameError extends PeerupError {
+  static override name = 'InvalidNameError'
+  override name = 'InvalidNameError'
+}
+
+/** A name did not resolve in any tier. */
+export class NameNotFoundError extends PeerupError {
+  static override name = 'NameNotFoundError'
+  override name = 'NameNotFoundError'
+  readonly tried: string[]
+  constructor (name: string, tried: string[]) {
+    super(`name not found: ${name} (tried: ${tried.join(', ')})`)
+    this.tried = tried
+  }
+}
+
+/** The remote peer (or its service) refused us. */
+export class NotAuthorizedError extends PeerupError {
+  static override name = 'NotAuthorizedError'
+  override name = 'NotAuthorizedError'
+}
+
+/** The target could not be reached on any allowed path. */
+export class UnreachableError extends PeerupError {
+  static override name = 'UnreachableError'
+  override name = 'UnreachableError'
+}
+
+/** A service is not known (locally or at the remote). */
+export class ServiceNotFoundError extends PeerupError {
+  static override name = 'ServiceNotFoundError'
+  override name = 'ServiceNotFoundError'
+}
+
+/** A tunnel ended abnormally (reset, cut relay). */
+export class TunnelResetError extends PeerupError {
+  static override name = 'TunnelResetError'
+  override name = 'TunnelResetError'
+}

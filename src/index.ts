@@ -1,0 +1,54 @@
+/**
+ * @packageDocumentation
+ *
+ * **p2pnet**: the peerup library. Reach TCP services on your own machines
+ * behind CGNAT and firewalls over a libp2p mesh, with SSH-style trust
+ * (peer IDs in `authorized_keys`).
+ *
+ * The relay, the home node, the client and the CLI are thin entrypoints over
+ * this API.
+ *
+ * @example
+ *
+ * ```ts
+ * import 'peerup/polyfill' // first, on Node 20
+ * import { loadConfig, createPeerupNode } from 'peerup'
+ *
+ * const node = await createPeerupNode({ config: loadConfig('home.yaml') })
+ * await node.start()
+ * // the config's services are exposed; reservations are kept on its relays
+ * const { rtt, path } = await node.ping('laptop.grewal')
+ * console.log(rtt, path)
+ * ```
+ */
+import './polyfill.js'
+
+export * from './errors.js'
+export * as constants from './constants.js'
+export { writeFileAtomic, type AtomicWriteOptions } from './atomic-write.js'
+export { assertPrivateFile } from './file-mode.js'
+export { generateIdentityFile, loadIdentityFile, peerIdOf, parsePeerId } from './identity.js'
+export {
+  parseAuthorizedKeys, formatProblems, createAuthorizedKeys, addAuthorizedKey, removeAuthorizedKey, KNOWN_ATTRIBUTES,
+  type AuthorizedKey, type AuthorizedKeys, type AuthorizedKeysInit, type AuthorizedKeysProblem, type ParsedAuthorizedKeys
+} from './auth/authorized-keys.js'
+export { createConnectionGater, type ConnectionGaterInit, type PeerPolicy } from './auth/gater.js'
+export { configSchema, namesFileSchema, LABEL_RE, type PeerupConfig, type ServiceConfig, type NamesFile } from './config/schema.js'
+export { loadYamlFile, nearest } from './config/yaml-file.js'
+export { loadConfig, findConfigFile, peerupHome, type LoadedConfig } from './config/load.js'
+export { createNetwork, type NetworkInit, type PeerupLibp2p, type RelayLimits } from './network.js'
+export { holdStream, spliceSocketStream, type HeldStream, type SpliceOptions, type TunnelStats } from './proxy.js'
+export {
+  createServiceRegistry, serviceProtocol, assertServiceName, parseHostPort,
+  type ServiceDefinition, type ServiceRegistry, type ActiveTunnel
+} from './service-registry.js'
+export { connectToPeer, pathOf, describePath, type PathInfo, type PathPreference, type ConnectOptions, type DialTarget } from './dialer.js'
+export { createReservationWatchdog, type ReservationWatchdog, type ReservationState } from './reservation-watchdog.js'
+export { parseName, type ParsedName } from './naming/name.js'
+export { resolveChain, type NameResolver, type ResolvedName, type NameSource, type ChainResult } from './naming/resolver.js'
+export { localFileResolver, readNamesFile, type LocalName, type LocalFileResolverInit } from './naming/local-file-resolver.js'
+export { peerIdResolver } from './naming/peer-id-resolver.js'
+export { createPeerupNode, type PeerupNode, type PeerupNodeInit, type TunnelOptions, type OpenedTunnel, type TcpProxy } from './node.js'
+export { createRelayServer, type RelayServer, type RelayServerInit } from './relay/relay-server.js'
+export { editYamlFile, addServiceToConfig, removeServiceFromConfig, setServiceAuthorizedKeys, addNameToFile, removeNameFromFile } from './config/edit.js'
+export { initConfigDir, type InitConfigOptions, type InitResult } from './config/init.js'

@@ -1,0 +1,133 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { createLibp2p } from 'libp2p'
+import {
+  MAX_STREAMS_PER_CONNECTION, RELAY_MAX_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_RESERVATION_TTL,
+  YAMUX_INITIAL_WINDOW, YAMUX_MAX_READ_BUFFER, YAMUX_MAX_WINDOW, YAMUX_MAX_WRITE_BUFFER
+} from './constants.js'
+import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
+
+/** Per-circuit limits of a relay. Absent fields mean "no limit". */
+export interface RelayLimits {
+  /** Bytes per circuit (both directions). Never `0n`, which breaks the handshake. */
+  dataBytes?: bigint
+  /** Duration per circuit (ms). */
+  durationMs?: number
+}
+
+/** Init of {@link createNetwork}. */
+export interface NetworkInit {
+  /** The node's private key. */
+  privateKey: PrivateKey
+  /**
+   * Multiaddrs to listen on (TCP and WebSockets).
+   *
+   * @default ['/ip4/0.0.0.0/tcp/0']
+   */
+  listen?: string[]
+  /**
+   * Extra addresses to announce (a port forward, a DNS name).
+   *
+   * @default []
+   */
+  announce?: string[]
+  /** The connection gater (authorized_keys). */
+  connectionGater: ConnectionGater
+  /**
+   * Run the circuit relay v2 server.
+   *
+   * @default false
+   */
+  relayServer?: false | { maxReservations?: number, limits?: RelayLimits, reservationTtl?: number }
+  /**
+   * Hosts whose connections are exempt from the connection manager's rate
+   * limits (loopback tests, many peers behind one NAT).
+   *
+   * @default []
+   */
+  allow?: string[]
+  /**
+   * Maximum connections.
+   *
+   * @default 4096 for relays, 1024 otherwise
+   */
+  maxConnections?: number
+}
+
+/** The libp2p node type used throughout peerup. */
+export type PeerupLibp2p = Libp2p<Record<string, any>>
+
+/**
+ * Build (but do not start) a libp2p node: TCP + WebSockets, Noise, yamux
+ * tuned for bulk tunnels, circuit relay v2 transport, identify, ping and
+ * DCUtR; and, for relays, the circuit relay v2 server with deliberate limits.
+ *
+ * The caller must have imported `peerup/polyfill` first on Node 20.
+ */
+export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
+  const relay = init.relayServer !== false && init.relayServer != null ? init.relayServer : undefined
+  const services: Record<string, any> = {
+    identify: identify({ runOnLimitedConnection: true }),
+    ping: ping({ runOnLimitedConnection: true, maxInboundStreams: 64, maxOutboundStreams: 64 })
+  }
+  if (relay != null) {
+    const limits = relay.limits ?? {}
+    const hasLimit = limits.dataBytes != null || limits.durationMs != null
+    services.relay = circuitRelayServer({
+      reservations: {
+        maxReservations: relay.maxReservations ?? RELAY_MAX_RESERVATIONS,
+        reservationTtl: relay.reservationTtl ?? RELAY_RESERVATION_TTL,
+        applyDefaultLimit: hasLimit,
+        ...(limits.dataBytes != null ? { defaultDataLimit: limits.dataBytes } : {}),
+        ...(limits.durationMs != null ? { defaultDurationLimit: limits.durationMs } : {})
+      },
+      maxInboundHopStreams: 4096,
+      maxOutboundStopStreams: 4096,
+      maxOutboundHopStreams: 4096
+    })
+  } else {
+    services.dcutr = dcutr()
+  }
+  const maxConnections = init.maxConnections ?? (relay != null ? RELAY_MAX_CONNECTIONS : 1024)
+  return await createLibp2p({
+    privateKey: init.privateKey,
+    start: false,
+    addresses: {
+      listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+      announce: init.announce ?? []
+    },
+    transports: [
+      tcp(),
+      webSockets(),
+      circuitRelayTransport({ maxInboundStopStreams: 4096, maxOutboundStopStreams: 4096, reservationCompletionTimeout: 10_000 })
+    ],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux({
+      maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
+      maxOutboundStreams: MAX_STREAMS_PER_CONNECTION,
+      maxEarlyStreams: 64,
+      streamOptions: {
+        initialStreamWindowSize: YAMUX_INITIAL_WINDOW,
+        maxStreamWindowSize: YAMUX_MAX_WINDOW,
+        maxReadBufferLength: YAMUX_MAX_READ_BUFFER,
+        maxWriteBufferLength: YAMUX_MAX_WRITE_BUFFER,
+        inactivityTimeout: 0
+      }
+    } as any)],
+    connectionGater: init.connectionGater,
+    connectionManager: {
+      maxConnections,
+      maxIncomingPendingConnections: relay != null ? 256 : 64,
+      inboundConnectionThreshold: relay != null ? 100 : 20,
+      allow: init.allow ?? []
+    },
+    connectionMonitor: { enabled: true, abortConnectionOnPingFailure: false } as any,
+    services
+  }) as PeerupLibp2p
+}

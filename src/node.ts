@@ -1,0 +1,296 @@
+import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
+import { logger } from '@libp2p/logger'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createAuthorizedKeys } from './auth/authorized-keys.js'
+import { createConnectionGater } from './auth/gater.js'
+import { DEFAULT_NODE_LISTEN } from './constants.js'
+import { connectToPeer, pathOf } from './dialer.js'
+import { ServiceNotFoundError, UnreachableError, NotAuthorizedError } from './errors.js'
+import { loadIdentityFile } from './identity.js'
+import { localFileResolver } from './naming/local-file-resolver.js'
+import { peerIdResolver } from './naming/peer-id-resolver.js'
+import { resolveChain } from './naming/resolver.js'
+import { createNetwork } from './network.js'
+import { spliceSocketStream } from './proxy.js'
+import { createReservationWatchdog } from './reservation-watchdog.js'
+import { createServiceRegistry, serviceProtocol } from './service-registry.js'
+import type { AuthorizedKeys } from './auth/authorized-keys.js'
+import type { LoadedConfig } from './config/load.js'
+import type { PathInfo, PathPreference } from './dialer.js'
+import type { ChainResult, NameResolver } from './naming/resolver.js'
+import type { PeerupLibp2p } from './network.js'
+import type { TunnelStats } from './proxy.js'
+import type { ReservationWatchdog } from './reservation-watchdog.js'
+import type { ServiceRegistry } from './service-registry.js'
+import type { AbortOptions, Connection, Stream } from '@libp2p/interface'
+import type { Server, Socket } from 'node:net'
+
+const log = logger('peerup:node')
+
+/** Init of {@link createPeerupNode}. */
+export interface PeerupNodeInit {
+  /** The loaded config (see `loadConfig`). */
+  config: LoadedConfig
+  /**
+   * Override the config's listen addresses (a one-shot `nc` needs none).
+   *
+   * @default config `network.listen`, else `['/ip4/0.0.0.0/tcp/0']`
+   */
+  listen?: string[]
+  /**
+   * Expose the config's services and keep relay reservations (daemon mode).
+   *
+   * @default true
+   */
+  serve?: boolean
+  /** Extra resolver tiers inserted after the names file (network, DHT). */
+  resolvers?: NameResolver[]
+}
+
+/** Options of tunnel-opening calls. */
+export interface TunnelOptions extends AbortOptions {
+  /**
+   * Path preference.
+   *
+   * @default 'auto'
+   */
+  path?: PathPreference
+}
+
+/** An open tunnel stream with its path. */
+export interface OpenedTunnel {
+  stream: Stream
+  connection: Connection
+  peerId: string
+  path: PathInfo
+}
+
+/** A running `proxy` listener. */
+export interface TcpProxy {
+  /** Bound port. */
+  port: number
+  /** Tunnels completed so far. */
+  completed: TunnelStats[]
+  close (): Promise<void>
+}
+
+/** A peerup node: home, client or gateway. */
+export interface PeerupNode {
+  readonly libp2p: PeerupLibp2p
+  readonly peerId: string
+  readonly services: ServiceRegistry
+  readonly reservations?: ReservationWatchdog
+  start (): Promise<void>
+  /** Graceful stop: stop accepting, let tunnels finish for `graceMs`, reset the rest. */
+  stop (options?: { graceMs?: number }): Promise<void>
+  /** Resolve a name (tier chain, first hit wins). */
+  resolve (name: string, options?: AbortOptions): Promise<ChainResult>
+  /** Resolve and connect on the preferred path. */
+  connect (target: string, options?: TunnelOptions): Promise<{ connection: Connection, peerId: string, path: PathInfo }>
+  /** Open a stream to a remote service. */
+  openTunnel (target: string, service: string, options?: TunnelOptions): Promise<OpenedTunnel>
+  /** Splice a local socket to a remote service; resolves when the tunnel ends. */
+  tunnelSocket (socket: Socket, target: string, service: string, options?: TunnelOptions): Promise<TunnelStats>
+  /** Listen on a local TCP port and forward every connection to the service. */
+  proxy (target: string, service: string, port: number, options?: TunnelOptions & { bind?: string }): Promise<TcpProxy>
+  /** Round-trip time over the chosen path. */
+  ping (target: string, options?: TunnelOptions): Promise<{ rtt: number, path: PathInfo, peerId: string }>
+  /** Re-read every authorized_keys file (SIGHUP). */
+  reloadAuth (): void
+}
+
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+
+class Node implements PeerupNode {
+  readonly libp2p: PeerupLibp2p
+  readonly peerId: string
+  readonly services: ServiceRegistry
+  readonly reservations?: ReservationWatchdog
+  private readonly lists: AuthorizedKeys[]
+  private readonly resolvers: NameResolver[]
+  private readonly relays: string[]
+
+  constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, lists: { global?: AuthorizedKeys, all: AuthorizedKeys[] }) {
+    const { config } = init.config
+    this.libp2p = libp2p
+    this.peerId = libp2p.peerId.toString()
+    this.lists = lists.all
+    this.relays = config.relays
+    this.services = createServiceRegistry({ libp2p, authorizedKeys: lists.global })
+    if (init.serve !== false && config.relays.length > 0) {
+      this.reservations = createReservationWatchdog(libp2p, { relays: config.relays })
+    }
+    this.resolvers = [
+      localFileResolver({ file: init.config.path(config.names_file), network: config.network.name }),
+      ...(init.resolvers ?? []),
+      peerIdResolver()
+    ]
+    for (const list of this.lists) list.on('change', () => { this.enforce() })
+  }
+
+  /** Close connections and tunnels that the current lists no longer allow. */
+  private enforce (): void {
+    const relayIds = new Set(this.relays.map(r => /\/p2p\/([^/]+)$/.exec(r)?.[1]))
+    for (const conn of this.libp2p.getConnections()) {
+      const peer = conn.remotePeer.toString()
+      if (relayIds.has(peer)) continue
+      if (!this.services.isAllowedAnywhere(peer)) {
+        log('closing connection of revoked peer %s', peer)
+        conn.abort(new Error('peer revoked'))
+      }
+    }
+    for (const t of this.services.tunnels()) {
+      if (!this.services.isAuthorized(t.peer, t.service)) t.abort()
+    }
+  }
+
+  async start (): Promise<void> {
+    await this.libp2p.start()
+    if (this.init.serve !== false) {
+      for (const [name, svc] of Object.entries(this.init.config.config.services)) {
+        const list = svc.authorized_keys != null ? this.lists.find(l => l.file === this.init.config.path(svc.authorized_keys!)) : undefined
+        await this.services.add({ name, localAddress: svc.local_address, enabled: svc.enabled, protocol: svc.protocol, authorizedKeys: list })
+      }
+      this.reservations?.start()
+    }
+  }
+
+  async stop (options: { graceMs?: number } = {}): Promise<void> {
+    const grace = options.graceMs ?? this.init.config.config.daemon.shutdown_grace_seconds * 1000
+    await this.services.stopAccepting()
+    this.reservations?.stop()
+    const inflight = this.services.tunnels()
+    if (inflight.length > 0) {
+      log('waiting up to %d ms for %d tunnels', grace, inflight.length)
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        Promise.all(inflight.map(async t => t.done)),
+        new Promise(resolve => { timer = setTimeout(resolve, grace) })
+      ])
+      clearTimeout(timer)
+      for (const t of this.services.tunnels()) t.abort()
+    }
+    for (const l of this.lists) l.close()
+    await this.libp2p.stop()
+  }
+
+  reloadAuth (): void {
+    for (const l of this.lists) l.reload()
+  }
+
+  async resolve (name: string, options?: AbortOptions): Promise<ChainResult> {
+    return await resolveChain(name, this.resolvers, options)
+  }
+
+  async connect (target: string, options: TunnelOptions = {}): Promise<{ connection: Connection, peerId: string, path: PathInfo }> {
+    const resolved = await this.resolve(target, options)
+    const connection = await connectToPeer(this.libp2p, { peerId: resolved.peerId, addrs: resolved.addrs }, {
+      path: options.path, relays: this.relays, signal: options.signal
+    })
+    return { connection, peerId: resolved.peerId, path: pathOf(connection) }
+  }
+
+  async openTunnel (target: string, service: string, options: TunnelOptions = {}): Promise<OpenedTunnel> {
+    const protocol = service.startsWith('/') ? service : serviceProtocol(service)
+    const { connection, peerId, path } = await this.connect(target, options)
+    try {
+      const stream = await connection.newStream(protocol, { runOnLimitedConnection: true, signal: options.signal })
+      return { stream, connection, peerId, path }
+    } catch (err: any) {
+      if (err.name === 'UnsupportedProtocolError') throw new ServiceNotFoundError(`${target} does not offer service "${service}"`, { cause: err })
+      if (/gater|denied/i.test(err.message ?? '')) throw new NotAuthorizedError(`${target} refused us: ${err.message}`, { cause: err })
+      throw new UnreachableError(`opening ${service} on ${target} failed: ${err.message}`, { cause: err })
+    }
+  }
+
+  async tunnelSocket (socket: Socket, target: string, service: string, options: TunnelOptions = {}): Promise<TunnelStats> {
+    // pause so nothing the client sends is lost while the tunnel opens
+    socket.pause()
+    let opened: OpenedTunnel
+    try {
+      opened = await this.openTunnel(target, service, options)
+    } catch (err) {
+      socket.resetAndDestroy()
+      throw err
+    }
+    const stats = await spliceSocketStream(socket, opened.stream)
+    return stats
+  }
+
+  async proxy (target: string, service: string, port: number, options: TunnelOptions & { bind?: string } = {}): Promise<TcpProxy> {
+    const completed: TunnelStats[] = []
+    const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+      socket.setNoDelay(true)
+      socket.on('error', () => {})
+      this.tunnelSocket(socket, target, service, options)
+        .then(s => { completed.push(s) }, (err: Error) => { log.error('tunnel to %s/%s failed: %s', target, service, err.message) })
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, options.bind ?? '127.0.0.1', () => { server.off('error', reject); resolve() })
+    })
+    const addr = server.address()
+    return {
+      port: typeof addr === 'object' && addr != null ? addr.port : port,
+      completed,
+      close: async () => { await new Promise<void>(resolve => server.close(() => { resolve() })) }
+    }
+  }
+
+  async ping (target: string, options: TunnelOptions = {}): Promise<{ rtt: number, path: PathInfo, peerId: string }> {
+    const { connection, peerId, path } = await this.connect(target, options)
+    const stream = await connection.newStream(PING_PROTOCOL, { runOnLimitedConnection: true, signal: options.signal })
+    const payload = randomBytes(32)
+    const start = performance.now()
+    const echoed = await new Promise<Uint8Array>((resolve, reject) => {
+      const chunks: Uint8Array[] = []
+      let have = 0
+      const timer = setTimeout(() => { reject(new UnreachableError('ping timed out')) }, 10_000)
+      stream.addEventListener('message', (evt: any) => {
+        const b = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
+        chunks.push(b)
+        have += b.byteLength
+        if (have >= 32) { clearTimeout(timer); resolve(Buffer.concat(chunks).subarray(0, 32)) }
+      })
+      stream.addEventListener('close', (evt: any) => { clearTimeout(timer); if (have < 32) reject(new UnreachableError(`ping stream closed${evt.error != null ? `: ${evt.error.message}` : ''}`)) })
+      stream.send(payload)
+    })
+    const rtt = performance.now() - start
+    await stream.close().catch(() => {})
+    if (!Buffer.from(echoed).equals(payload)) throw new UnreachableError('ping reply did not match')
+    return { rtt, path, peerId }
+  }
+}
+
+/**
+ * Build a peerup node (home, client or gateway) from a loaded config: the
+ * identity, the authorized_keys allow-lists (global and per service, watched
+ * for changes), the gater, the libp2p network, the service registry, the
+ * reservation watchdog and the name resolver chain. Call `start()` next.
+ */
+export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNode> {
+  const { config, path } = init.config
+  const privateKey = loadIdentityFile(path(config.identity.key_file))
+  const gating = config.security.enable_gating
+  const global = gating ? createAuthorizedKeys({ file: path(config.security.authorized_keys_file) }) : undefined
+  const all: AuthorizedKeys[] = global != null ? [global] : []
+  if (gating) {
+    for (const svc of Object.values(config.services)) {
+      if (svc.authorized_keys != null && all.every(l => l.file !== path(svc.authorized_keys!))) {
+        all.push(createAuthorizedKeys({ file: path(svc.authorized_keys) }))
+      }
+    }
+  }
+  const relayIds = config.relays.map(r => multiaddr(r).getComponents().filter(c => c.name === 'p2p').pop()?.value).filter((x): x is string => x != null)
+  const policy = { isAllowed: (peer: string) => all.some(l => l.isAuthorized(peer)) }
+  const libp2p = await createNetwork({
+    privateKey,
+    listen: init.listen ?? config.network.listen ?? DEFAULT_NODE_LISTEN,
+    announce: config.network.announce,
+    connectionGater: createConnectionGater({ policy, enabled: gating, alwaysAllow: () => relayIds }),
+    allow: config.daemon.allow_hosts
+  })
+  return new Node(init, libp2p, { global, all })
+}
+

@@ -1,0 +1,92 @@
+import { logger } from '@libp2p/logger'
+import { createAuthorizedKeys } from '../auth/authorized-keys.js'
+import { createConnectionGater } from '../auth/gater.js'
+import { DEFAULT_RELAY_LISTEN } from '../constants.js'
+import { loadIdentityFile } from '../identity.js'
+import { createNetwork } from '../network.js'
+import type { AuthorizedKeys } from '../auth/authorized-keys.js'
+import type { LoadedConfig } from '../config/load.js'
+import type { PeerupLibp2p } from '../network.js'
+
+const log = logger('peerup:relay')
+
+/** Init of {@link createRelayServer}. */
+export interface RelayServerInit {
+  /** The loaded relay config. */
+  config: LoadedConfig
+  /** Override the listen addresses. */
+  listen?: string[]
+}
+
+/** A running relay. */
+export interface RelayServer {
+  readonly libp2p: PeerupLibp2p
+  readonly peerId: string
+  /** Members allowed to reserve and relay (undefined when gating is off). */
+  readonly members?: AuthorizedKeys
+  start (): Promise<void>
+  stop (): Promise<void>
+  /** Full listen multiaddrs, each ending in `/p2p/<id>`. */
+  multiaddrs (): string[]
+  /** Number of live reservations. */
+  reservationCount (): number
+  /** Re-read the members file (SIGHUP). */
+  reloadAuth (): void
+}
+
+/**
+ * Create the circuit relay v2 server of a network. Relay auth is on by
+ * default: only members (the relay's authorized_keys) may connect, reserve
+ * and open circuits; members get no data or duration limit unless the config
+ * sets one; revoked members are disconnected.
+ */
+export async function createRelayServer (init: RelayServerInit): Promise<RelayServer> {
+  const { config, path } = init.config
+  const privateKey = loadIdentityFile(path(config.identity.key_file))
+  const gating = config.security.enable_gating
+  const members = gating ? createAuthorizedKeys({ file: path(config.security.authorized_keys_file) }) : undefined
+  const relayCfg = config.relay ?? { max_reservations: 1024, reservation_ttl_seconds: 7200, limits: {} }
+  const libp2p = await createNetwork({
+    privateKey,
+    listen: init.listen ?? config.network.listen ?? DEFAULT_RELAY_LISTEN,
+    announce: config.network.announce,
+    connectionGater: createConnectionGater({
+      policy: { isAllowed: (peer) => members?.isAuthorized(peer) ?? true },
+      enabled: gating,
+      relay: true
+    }),
+    relayServer: {
+      maxReservations: relayCfg.max_reservations,
+      reservationTtl: relayCfg.reservation_ttl_seconds * 1000,
+      limits: {
+        dataBytes: relayCfg.limits.data_bytes != null ? BigInt(relayCfg.limits.data_bytes) : undefined,
+        durationMs: relayCfg.limits.duration_seconds != null ? relayCfg.limits.duration_seconds * 1000 : undefined
+      }
+    },
+    allow: config.daemon.allow_hosts
+  })
+  members?.on('change', () => {
+    for (const conn of libp2p.getConnections()) {
+      if (members.isAuthorized(conn.remotePeer.toString())) continue
+      log('closing connection of revoked member %s', conn.remotePeer.toString())
+      conn.abort(new Error('member revoked'))
+    }
+  })
+  return {
+    libp2p,
+    peerId: libp2p.peerId.toString(),
+    members,
+    async start () { await libp2p.start() },
+    async stop () {
+      members?.close()
+      await libp2p.stop()
+    },
+    multiaddrs () {
+      return libp2p.getMultiaddrs().map(m => m.toString()).filter(a => !a.includes('/p2p-circuit'))
+    },
+    reservationCount () {
+      return (libp2p.services as any).relay?.reservations?.size ?? 0
+    },
+    reloadAuth () { members?.reload() }
+  }
+}

@@ -60,6 +60,12 @@ export interface NetworkInit {
   maxConnections?: number
 }
 
+/** `127.0.0.1` → `/ip4/127.0.0.1`; multiaddrs pass through. */
+function toAllowMultiaddr (host: string): string {
+  if (host.startsWith('/')) return host
+  return host.includes(':') ? `/ip6/${host}` : `/ip4/${host}`
+}
+
 /** The libp2p node type used throughout peerup. */
 export type PeerupLibp2p = Libp2p<Record<string, any>>
 
@@ -125,7 +131,7 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
       maxConnections,
       maxIncomingPendingConnections: relay != null ? 256 : 64,
       inboundConnectionThreshold: relay != null ? 100 : 20,
-      allow: init.allow ?? []
+      allow: (init.allow ?? []).map(toAllowMultiaddr)
     },
     connectionMonitor: { enabled: true, abortConnectionOnPingFailure: false } as any,
     services

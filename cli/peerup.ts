@@ -8,6 +8,7 @@ import { register as init } from './commands/init.js'
 import { registerKeytool } from './commands/keytool.js'
 import { register as names } from './commands/names.js'
 import { register as relay } from './commands/relay.js'
+import { register as resolve } from './commands/resolve.js'
 import { register as service } from './commands/service.js'
 import { register as whoami } from './commands/whoami.js'
 import { finishProgram, runProgram } from './program.js'
@@ -16,6 +17,6 @@ const program = new Command('peerup')
   .description('reach your own machines behind CGNAT and firewalls over a libp2p mesh')
   .version('0.1.0')
   .option('--config <file>', 'config file (default: ./peerup.yaml, $PEERUP_HOME/config.yaml, /etc/peerup/config.yaml)')
-for (const r of [init, whoami, relay, daemon, auth, service, names, connect]) r(program)
+for (const r of [init, whoami, relay, daemon, auth, service, names, connect, resolve]) r(program)
 registerKeytool(program.command('keytool').description('key and authorized_keys tool (same as peerup-keytool)'))
 await runProgram(finishProgram(program), process.argv)

@@ -52,3 +52,8 @@ export { createPeerupNode, type PeerupNode, type PeerupNodeInit, type TunnelOpti
 export { createRelayServer, type RelayServer, type RelayServerInit } from './relay/relay-server.js'
 export { editYamlFile, addServiceToConfig, removeServiceFromConfig, setServiceAuthorizedKeys, addNameToFile, removeNameFromFile } from './config/edit.js'
 export { initConfigDir, type InitConfigOptions, type InitResult } from './config/init.js'
+export { relayResolver, registerName, type RelayResolverInit } from './naming/relay-resolver.js'
+export { cachedResolver, type CachedResolverInit } from './naming/cached-resolver.js'
+export { startNameRegistry, readRegistryFile, removeFromRegistryFile, type NameRegistry, type RegisteredName } from './relay/name-registry.js'
+export { serveCatalogue, fetchCatalogue, serviceForPort, CONVENTIONAL_PORTS, type CatalogueEntry } from './service-catalogue.js'
+export { requestJson, serveJson, MAX_JSON_MESSAGE } from './wire/json-exchange.js'

@@ -15,6 +15,10 @@ import { createNetwork } from './network.js'
 import { spliceSocketStream } from './proxy.js'
 import { createReservationWatchdog } from './reservation-watchdog.js'
 import { createServiceRegistry, serviceProtocol } from './service-registry.js'
+import { fetchCatalogue, serveCatalogue, serviceForPort } from './service-catalogue.js'
+import { relayResolver, registerName } from './naming/relay-resolver.js'
+import { cachedResolver } from './naming/cached-resolver.js'
+import type { CatalogueEntry } from './service-catalogue.js'
 import type { AuthorizedKeys } from './auth/authorized-keys.js'
 import type { LoadedConfig } from './config/load.js'
 import type { PathInfo, PathPreference } from './dialer.js'
@@ -98,6 +102,8 @@ export interface PeerupNode {
   ping (target: string, options?: TunnelOptions): Promise<{ rtt: number, path: PathInfo, peerId: string }>
   /** Re-read every authorized_keys file (SIGHUP). */
   reloadAuth (): void
+  /** The services of a remote node that we may use. */
+  remoteServices (target: string, options?: TunnelOptions): Promise<CatalogueEntry[]>
 }
 
 const PING_PROTOCOL = '/ipfs/ping/1.0.0'
@@ -119,14 +125,32 @@ class Node implements PeerupNode {
     this.relays = config.relays
     this.services = createServiceRegistry({ libp2p, authorizedKeys: lists.global })
     if (init.serve !== false && config.relays.length > 0) {
-      this.reservations = createReservationWatchdog(libp2p, { relays: config.relays })
+      this.reservations = createReservationWatchdog(libp2p, {
+        relays: config.relays,
+        onReserved: (relay) => { this.register(relay) }
+      })
     }
     this.resolvers = [
       localFileResolver({ file: init.config.path(config.names_file), network: config.network.name }),
+      cachedResolver(relayResolver({
+        libp2p,
+        network: config.network.name,
+        relaysFor: (network) => network === config.network.name ? config.relays : (config.networks[network]?.relays ?? [])
+      }), { file: init.config.path('.cache/names.json') }),
       ...(init.resolvers ?? []),
       peerIdResolver()
     ]
     for (const list of this.lists) list.on('change', () => { this.enforce() })
+  }
+
+  /** Register our host name on a relay of our network (after each new reservation). */
+  private register (relay: string): void {
+    const { name, host } = this.init.config.config.network
+    if (name == null || host == null) return
+    registerName(this.libp2p, relay, name, host).then(res => {
+      if (res.ok) log('registered %s.%s on %s', host, name, relay)
+      else log.error('relay %s refused name %s.%s: %s', relay, host, name, res.error)
+    }, (err: Error) => { log('registering %s.%s on %s failed: %s', host, name, relay, err.message) })
   }
 
   /** Close connections and tunnels that the current lists no longer allow. */
@@ -152,6 +176,7 @@ class Node implements PeerupNode {
         const list = svc.authorized_keys != null ? this.lists.find(l => l.file === this.init.config.path(svc.authorized_keys!)) : undefined
         await this.services.add({ name, localAddress: svc.local_address, enabled: svc.enabled, protocol: svc.protocol, authorizedKeys: list })
       }
+      await serveCatalogue(this.libp2p, this.services)
       this.reservations?.start()
     }
   }
@@ -191,9 +216,19 @@ class Node implements PeerupNode {
     return { connection, peerId: resolved.peerId, path: pathOf(connection) }
   }
 
+  async remoteServices (target: string, options: TunnelOptions = {}): Promise<CatalogueEntry[]> {
+    const { connection } = await this.connect(target, options)
+    return await fetchCatalogue(connection, options)
+  }
+
   async openTunnel (target: string, service: string, options: TunnelOptions = {}): Promise<OpenedTunnel> {
-    const protocol = service.startsWith('/') ? service : serviceProtocol(service)
     const { connection, peerId, path } = await this.connect(target, options)
+    let protocol = service.startsWith('/') ? service : undefined
+    if (protocol == null && /^\d{1,5}$/.test(service)) {
+      // a port number: map it through the remote's catalogue (ssh -p 22 → ssh)
+      protocol = serviceForPort(Number(service), await fetchCatalogue(connection, options), target).protocol
+    }
+    protocol ??= serviceProtocol(service)
     try {
       const stream = await connection.newStream(protocol, { runOnLimitedConnection: true, signal: options.signal })
       return { stream, connection, peerId, path }

@@ -27,6 +27,8 @@ export interface ReservationWatchdogInit {
    * @default 5000
    */
   maxDelay?: number
+  /** Called each time a reservation on `relay` comes up (after a start or a relay restart). */
+  onReserved?: (relay: string) => void
 }
 
 /** State of one relay reservation. */
@@ -80,7 +82,10 @@ export function createReservationWatchdog (libp2p: PeerupLibp2p, init: Reservati
   const check = async (s: ReservationState & { timer?: NodeJS.Timeout, delay: number, busy: boolean }): Promise<void> => {
     if (!running || s.busy) return
     if (hasReservation(s.relay)) {
-      if (!s.reserved) log('reservation on %s is up', s.relay)
+      if (!s.reserved) {
+        log('reservation on %s is up', s.relay)
+        init.onReserved?.(s.relay)
+      }
       s.reserved = true
       s.delay = minDelay
       s.lastError = undefined
@@ -99,6 +104,7 @@ export function createReservationWatchdog (libp2p: PeerupLibp2p, init: Reservati
       s.reserved = hasReservation(s.relay)
       if (s.reserved) {
         log('reserved a slot on %s', s.relay)
+        init.onReserved?.(s.relay)
         s.delay = minDelay
         s.lastError = undefined
         notify()

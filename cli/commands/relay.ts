@@ -1,5 +1,5 @@
-import { createRelayServer, loadConfig, UsageError } from '../../src/index.js'
-import { info, out } from '../run.js'
+import { createRelayServer, loadConfig, readRegistryFile, removeFromRegistryFile, NameNotFoundError, UsageError } from '../../src/index.js'
+import { info, out, table } from '../run.js'
 import type { Command } from 'commander'
 
 export function register (program: Command): void {
@@ -24,5 +24,24 @@ export function register (program: Command): void {
       process.on('SIGTERM', stop)
       process.on('SIGINT', stop)
       process.on('SIGHUP', () => { info('relay: reloading authorized_keys'); server.reloadAuth() })
+    })
+  const names = relay.command('names').description('the relay\'s name registry')
+  const registryFile = (cmd: Command): string => {
+    const cfg = loadConfig(cmd.optsWithGlobals().config)
+    return cfg.path(cfg.config.relay?.registry_file ?? 'names-registry.json')
+  }
+  names.command('list')
+    .option('--json', 'JSON output: [{network, host, peerId, registeredAt}]')
+    .action((opts, cmd) => {
+      const rows = readRegistryFile(registryFile(cmd))
+      if (opts.json === true) { out(JSON.stringify(rows)); return }
+      table([['NAME', 'PEER ID', 'REGISTERED'], ...rows.map(r => [`${r.host}.${r.network}`, r.peerId, r.registeredAt])])
+    })
+  names.command('remove <name>')
+    .description('free a name (host.network) so another peer may register it')
+    .action((name: string, _opts, cmd) => {
+      const file = registryFile(cmd)
+      if (!removeFromRegistryFile(file, name)) throw new NameNotFoundError(name, [file])
+      info(`removed ${name} from ${file}`)
     })
 }

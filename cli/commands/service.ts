@@ -1,4 +1,4 @@
-import { addServiceToConfig, loadConfig, removeServiceFromConfig, ServiceNotFoundError, serviceProtocol } from '../../src/index.js'
+import { addServiceToConfig, createPeerupNode, loadConfig, removeServiceFromConfig, ServiceNotFoundError, serviceProtocol } from '../../src/index.js'
 import { info, out, table } from '../run.js'
 import type { Command } from 'commander'
 
@@ -18,9 +18,18 @@ export function register (program: Command): void {
       info(`service ${name} removed from ${cfg.file}`)
     })
   service.command('list')
-    .option('--json', 'JSON output: [{name, localAddress, protocol, enabled, authorizedKeys}]')
-    .action((opts, cmd) => {
+    .option('--json', 'JSON output: [{name, localAddress, protocol, enabled, authorizedKeys}]; with --peer: [{name, port, protocol}]')
+    .option('--peer <target>', 'list the services a remote node lets us use')
+    .action(async (opts, cmd) => {
       const cfg = loadConfig(cmd.optsWithGlobals().config)
+      if (opts.peer != null) {
+        const node = await createPeerupNode({ config: cfg, listen: [], serve: false })
+        await node.start()
+        const list = await node.remoteServices(opts.peer).finally(async () => { await Promise.resolve(node.libp2p.stop()).catch(() => {}) })
+        if (opts.json === true) out(JSON.stringify(list))
+        else table([['NAME', 'PORT', 'PROTOCOL'], ...list.map(e => [e.name, String(e.port), e.protocol])])
+        return
+      }
       const rows = Object.entries(cfg.config.services).map(([name, s]) => ({
         name, localAddress: s.local_address, protocol: s.protocol ?? serviceProtocol(name), enabled: s.enabled, authorizedKeys: s.authorized_keys ?? null
       }))

@@ -34,6 +34,8 @@ export const networkSchema = z.strictObject({
 export const relayServerSchema = z.strictObject({
   max_reservations: z.number().int().positive().default(1024),
   reservation_ttl_seconds: z.number().int().positive().default(7200),
+  name_registry: z.boolean().default(true),
+  registry_file: z.string().min(1).default('names-registry.json'),
   limits: z.strictObject({
     data_bytes: z.number().int().positive().optional(),
     duration_seconds: z.number().int().positive().optional()
@@ -53,6 +55,7 @@ export const configSchema = z.strictObject({
   identity: z.strictObject({ key_file: z.string().min(1).default('identity.key') }).default({ key_file: 'identity.key' }),
   network: networkSchema.default({ announce: [] }),
   relays: z.array(multiaddrStr).default([]),
+  networks: z.record(label, z.strictObject({ relays: z.array(multiaddrStr).min(1) })).default({}),
   security: securitySchema.default({ authorized_keys_file: 'authorized_keys', enable_gating: true }),
   names_file: z.string().min(1).default('names.yaml'),
   services: z.record(label, serviceSchema).default({}),

@@ -16,12 +16,16 @@ export interface ResolvedName {
   source: NameSource
   /** Human label of the tier, e.g. `names.yaml` or `relay grewal`. */
   via: string
+  /** True when the answer came from the cache. */
+  cached?: boolean
 }
 
 /** One tier of name resolution. Return `undefined` for "not here". */
 export interface NameResolver {
   /** Label used in "tried: …" messages. */
   readonly label: string
+  /** Label for one name, e.g. `relay grewal` (defaults to `label`). */
+  labelFor?: (name: string) => string
   resolve (name: string, options?: AbortOptions): Promise<ResolvedName | undefined>
 }
 
@@ -37,7 +41,9 @@ export interface ChainResult extends ResolvedName {
 export async function resolveChain (name: string, tiers: NameResolver[], options?: AbortOptions): Promise<ChainResult> {
   const tried: string[] = []
   for (const tier of tiers) {
-    tried.push(tier.label)
+    let label = tier.label
+    try { label = tier.labelFor?.(name) ?? tier.label } catch {}
+    tried.push(label)
     let answer: ResolvedName | undefined
     try {
       answer = await tier.resolve(name, options)

@@ -4,7 +4,9 @@ import { createConnectionGater } from '../auth/gater.js'
 import { DEFAULT_RELAY_LISTEN } from '../constants.js'
 import { loadIdentityFile } from '../identity.js'
 import { createNetwork } from '../network.js'
+import { startNameRegistry } from './name-registry.js'
 import type { AuthorizedKeys } from '../auth/authorized-keys.js'
+import type { NameRegistry } from './name-registry.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { PeerupLibp2p } from '../network.js'
 
@@ -28,6 +30,8 @@ export interface RelayServer {
   stop (): Promise<void>
   /** Full listen multiaddrs, each ending in `/p2p/<id>`. */
   multiaddrs (): string[]
+  /** The name registry's file. */
+  readonly registryFile: string
   /** Number of live reservations. */
   reservationCount (): number
   /** Re-read the members file (SIGHUP). */
@@ -45,7 +49,7 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
   const privateKey = loadIdentityFile(path(config.identity.key_file))
   const gating = config.security.enable_gating
   const members = gating ? createAuthorizedKeys({ file: path(config.security.authorized_keys_file) }) : undefined
-  const relayCfg = config.relay ?? { max_reservations: 1024, reservation_ttl_seconds: 7200, limits: {} }
+  const relayCfg = config.relay ?? { max_reservations: 1024, reservation_ttl_seconds: 7200, name_registry: true, registry_file: 'names-registry.json', limits: {} }
   const libp2p = await createNetwork({
     privateKey,
     listen: init.listen ?? config.network.listen ?? DEFAULT_RELAY_LISTEN,
@@ -72,12 +76,20 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
       conn.abort(new Error('member revoked'))
     }
   })
+  let registry: NameRegistry | undefined
   return {
     libp2p,
     peerId: libp2p.peerId.toString(),
     members,
-    async start () { await libp2p.start() },
+    registryFile: path(relayCfg.registry_file),
+    async start () {
+      await libp2p.start()
+      if (relayCfg.name_registry) {
+        registry = await startNameRegistry({ libp2p, file: path(relayCfg.registry_file), isMember: (p) => members?.isAuthorized(p) ?? true })
+      }
+    },
     async stop () {
+      registry?.stop()
       members?.close()
       await libp2p.stop()
     },

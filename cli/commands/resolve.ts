@@ -1,0 +1,44 @@
+import { createPeerupNode, loadConfig } from '../../src/index.js'
+import { out } from '../run.js'
+import type { Command } from 'commander'
+
+export function register (program: Command): void {
+  program.command('resolve <name>')
+    .description('resolve a name: names file, then the network\'s relay, then a literal peer ID')
+    .option('--json', 'JSON output: {name, peerId, source, via, cached, addrs, tried}')
+    .action(async (name: string, opts, cmd) => {
+      const cfg = loadConfig(cmd.optsWithGlobals().config)
+      const node = await createPeerupNode({ config: cfg, listen: [], serve: false })
+      await node.start()
+      const started = performance.now()
+      try {
+        const r = await node.resolve(name)
+        const ms = performance.now() - started
+        if (opts.json === true) {
+          out(JSON.stringify({ name, peerId: r.peerId, source: r.source, via: r.via, cached: r.cached === true, addrs: r.addrs, tried: r.tried, ms: Math.round(ms * 10) / 10 }))
+        } else {
+          out(`${name}  ${r.peerId}  (${r.source}: ${r.via}${r.cached === true ? ', cached' : ''})`)
+          for (const a of r.addrs) out(`  ${a}`)
+        }
+      } finally {
+        await Promise.resolve(node.libp2p.stop()).catch(() => {})
+      }
+    })
+
+  program.command('ssh-config')
+    .description('print a ~/.ssh/config block that reaches *.<network> through peerup')
+    .option('--network <name>', 'network (default: this node\'s)')
+    .action((opts, cmd) => {
+      const cfg = loadConfig(cmd.optsWithGlobals().config)
+      const network = opts.network ?? cfg.config.network.name
+      const self = process.argv[1]
+      const peerup = self.endsWith('peerup.js') ? `${process.execPath} ${self}` : 'peerup'
+      const conf = cmd.optsWithGlobals().config != null ? ` --config ${cfg.file}` : ''
+      const hosts = network != null ? `*.${network} *.${network}.p2p` : '*.p2p'
+      out(`# peerup: ssh user@<host>.${network ?? '<network>'} reaches the host's "ssh" service through the mesh`)
+      out(`Host ${hosts}`)
+      out(`    ProxyCommand ${peerup}${conf} nc %h %p`)
+      out('    ServerAliveInterval 30')
+      out('    ServerAliveCountMax 4')
+    })
+}

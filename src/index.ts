@@ -57,3 +57,4 @@ export { cachedResolver, type CachedResolverInit } from './naming/cached-resolve
 export { startNameRegistry, readRegistryFile, removeFromRegistryFile, type NameRegistry, type RegisteredName } from './relay/name-registry.js'
 export { serveCatalogue, fetchCatalogue, serviceForPort, CONVENTIONAL_PORTS, type CatalogueEntry } from './service-catalogue.js'
 export { requestJson, serveJson, MAX_JSON_MESSAGE } from './wire/json-exchange.js'
+export { dhtResolver, findPeerAddrs, type DhtResolverInit } from './naming/dht-resolver.js'

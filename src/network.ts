@@ -3,12 +3,13 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
 import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import {
-  MAX_STREAMS_PER_CONNECTION, RELAY_MAX_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_RESERVATION_TTL,
+  KAD_PROTOCOL, MAX_STREAMS_PER_CONNECTION, RELAY_MAX_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_RESERVATION_TTL,
   YAMUX_INITIAL_WINDOW, YAMUX_MAX_READ_BUFFER, YAMUX_MAX_WINDOW, YAMUX_MAX_WRITE_BUFFER
 } from './constants.js'
 import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
@@ -58,6 +59,13 @@ export interface NetworkInit {
    * @default 4096 for relays, 1024 otherwise
    */
   maxConnections?: number
+  /**
+   * Run the private Kademlia DHT (`/peerup/kad/1.0.0`): server mode on
+   * relays (the bootstrap peers), client mode elsewhere.
+   *
+   * @default true
+   */
+  dht?: boolean
 }
 
 /** `127.0.0.1` → `/ip4/127.0.0.1`; multiaddrs pass through. */
@@ -99,6 +107,17 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     })
   } else {
     services.dcutr = dcutr()
+  }
+  if (init.dht !== false) {
+    services.dht = kadDHT({
+      protocol: KAD_PROTOCOL,
+      clientMode: relay == null,
+      // a private DHT among members: LAN and loopback addresses are useful, keep them
+      peerInfoMapper: passthroughMapper,
+      logPrefix: 'peerup:dht',
+      datastorePrefix: '/peerup-dht',
+      metricsPrefix: 'peerup_dht'
+    })
   }
   const maxConnections = init.maxConnections ?? (relay != null ? RELAY_MAX_CONNECTIONS : 1024)
   return await createLibp2p({

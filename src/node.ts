@@ -4,7 +4,7 @@ import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createAuthorizedKeys } from './auth/authorized-keys.js'
 import { createConnectionGater } from './auth/gater.js'
-import { DEFAULT_NODE_LISTEN } from './constants.js'
+import { DEFAULT_NODE_LISTEN, MAX_STREAMS_PER_PROTOCOL } from './constants.js'
 import { connectToPeer, pathOf } from './dialer.js'
 import { ServiceNotFoundError, UnreachableError, NotAuthorizedError } from './errors.js'
 import { loadIdentityFile } from './identity.js'
@@ -18,6 +18,7 @@ import { createServiceRegistry, serviceProtocol } from './service-registry.js'
 import { fetchCatalogue, serveCatalogue, serviceForPort } from './service-catalogue.js'
 import { relayResolver, registerName } from './naming/relay-resolver.js'
 import { cachedResolver } from './naming/cached-resolver.js'
+import { dhtResolver, findPeerAddrs } from './naming/dht-resolver.js'
 import type { CatalogueEntry } from './service-catalogue.js'
 import type { AuthorizedKeys } from './auth/authorized-keys.js'
 import type { LoadedConfig } from './config/load.js'
@@ -137,6 +138,7 @@ class Node implements PeerupNode {
         network: config.network.name,
         relaysFor: (network) => network === config.network.name ? config.relays : (config.networks[network]?.relays ?? [])
       }), { file: init.config.path('.cache/names.json') }),
+      ...(config.network.dht ? [dhtResolver({ libp2p, bootstrap: config.relays })] : []),
       ...(init.resolvers ?? []),
       peerIdResolver()
     ]
@@ -210,7 +212,13 @@ class Node implements PeerupNode {
 
   async connect (target: string, options: TunnelOptions = {}): Promise<{ connection: Connection, peerId: string, path: PathInfo }> {
     const resolved = await this.resolve(target, options)
-    const connection = await connectToPeer(this.libp2p, { peerId: resolved.peerId, addrs: resolved.addrs }, {
+    let addrs = resolved.addrs
+    const { config } = this.init.config
+    if (addrs.length === 0 && config.network.dht && (options.path === 'direct' || this.relays.length === 0)) {
+      // peer routing through the DHT: the current addresses of a known peer
+      addrs = await findPeerAddrs({ libp2p: this.libp2p, bootstrap: this.relays }, resolved.peerId, options)
+    }
+    const connection = await connectToPeer(this.libp2p, { peerId: resolved.peerId, addrs }, {
       path: options.path, relays: this.relays, signal: options.signal
     })
     return { connection, peerId: resolved.peerId, path: pathOf(connection) }
@@ -230,7 +238,9 @@ class Node implements PeerupNode {
     }
     protocol ??= serviceProtocol(service)
     try {
-      const stream = await connection.newStream(protocol, { runOnLimitedConnection: true, signal: options.signal })
+      // a client registers no handler for the service protocol, so libp2p would cap
+      // outbound streams at its default of 64 per protocol per connection
+      const stream = await connection.newStream(protocol, { runOnLimitedConnection: true, signal: options.signal, maxOutboundStreams: MAX_STREAMS_PER_PROTOCOL })
       return { stream, connection, peerId, path }
     } catch (err: any) {
       if (err.name === 'UnsupportedProtocolError') throw new ServiceNotFoundError(`${target} does not offer service "${service}"`, { cause: err })
@@ -323,6 +333,7 @@ export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNod
     privateKey,
     listen: init.listen ?? config.network.listen ?? DEFAULT_NODE_LISTEN,
     announce: config.network.announce,
+    dht: config.network.dht,
     connectionGater: createConnectionGater({ policy, enabled: gating, alwaysAllow: () => relayIds }),
     allow: config.daemon.allow_hosts
   })

@@ -27,7 +27,8 @@ export const networkSchema = z.strictObject({
   name: label.optional(),
   host: label.optional(),
   listen: z.array(multiaddrStr).optional(),
-  announce: z.array(multiaddrStr).default([])
+  announce: z.array(multiaddrStr).default([]),
+  dht: z.boolean().default(true)
 })
 
 /** The `relay:` section (relay role). */
@@ -53,7 +54,7 @@ export const configSchema = z.strictObject({
   version: z.literal(1).default(1),
   role: z.enum(['relay', 'home', 'client']),
   identity: z.strictObject({ key_file: z.string().min(1).default('identity.key') }).default({ key_file: 'identity.key' }),
-  network: networkSchema.default({ announce: [] }),
+  network: networkSchema.default({ announce: [], dht: true }),
   relays: z.array(multiaddrStr).default([]),
   networks: z.record(label, z.strictObject({ relays: z.array(multiaddrStr).min(1) })).default({}),
   security: securitySchema.default({ authorized_keys_file: 'authorized_keys', enable_gating: true }),

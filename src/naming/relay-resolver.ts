@@ -2,6 +2,7 @@ import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { NAMES_PROTOCOL } from '../constants.js'
 import { requestJson } from '../wire/json-exchange.js'
+import { parsePeerId } from '../identity.js'
 import { parseName } from './name.js'
 import type { PeerupLibp2p } from '../network.js'
 import type { NameResolver, ResolvedName } from './resolver.js'
@@ -34,6 +35,7 @@ export function relayResolver (init: RelayResolverInit): NameResolver {
     labelFor: (name: string) => `relay ${parseName(name).network ?? init.network ?? '?'}`,
     async resolve (name: string, options?: AbortOptions): Promise<ResolvedName | undefined> {
       const parsed = parseName(name)
+      if (parsed.network == null && looksLikePeerId(name)) return undefined
       const network = parsed.network ?? init.network
       if (network == null) return undefined
       for (const relay of init.relaysFor(network)) {
@@ -50,6 +52,10 @@ export function relayResolver (init: RelayResolverInit): NameResolver {
       return undefined
     }
   }
+}
+
+function looksLikePeerId (name: string): boolean {
+  try { parsePeerId(name); return true } catch { return false }
 }
 
 /** Register this node's host name in its network on one relay. */

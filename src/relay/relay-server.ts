@@ -54,6 +54,7 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     privateKey,
     listen: init.listen ?? config.network.listen ?? DEFAULT_RELAY_LISTEN,
     announce: config.network.announce,
+    dht: config.network.dht,
     connectionGater: createConnectionGater({
       policy: { isAllowed: (peer) => members?.isAuthorized(peer) ?? true },
       enabled: gating,

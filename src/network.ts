@@ -8,6 +8,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
+import { hopServer } from './relay/hop-server.js'
 import {
   KAD_PROTOCOL, MAX_STREAMS_PER_CONNECTION, RELAY_MAX_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_RESERVATION_TTL,
   YAMUX_INITIAL_WINDOW, YAMUX_MAX_READ_BUFFER, YAMUX_MAX_WINDOW, YAMUX_MAX_WRITE_BUFFER
@@ -45,7 +46,19 @@ export interface NetworkInit {
    *
    * @default false
    */
-  relayServer?: false | { maxReservations?: number, limits?: RelayLimits, reservationTtl?: number }
+  relayServer?: false | {
+    maxReservations?: number
+    limits?: RelayLimits
+    reservationTtl?: number
+    /**
+     * `peerup`: our HOP server with a bounded, backpressured splice;
+     * `stock`: js-libp2p's circuitRelayServer (leaks ~1.2× the bytes relayed,
+     * PITFALLS 10b; kept for comparison in the benchmark).
+     *
+     * @default 'peerup'
+     */
+    engine?: 'peerup' | 'stock'
+  }
   /**
    * Hosts whose connections are exempt from the connection manager's rate
    * limits (loopback tests, many peers behind one NAT).
@@ -90,7 +103,16 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     identify: identify({ runOnLimitedConnection: true }),
     ping: ping({ runOnLimitedConnection: true, maxInboundStreams: 64, maxOutboundStreams: 64 })
   }
-  if (relay != null) {
+  if (relay != null && relay.engine !== 'stock') {
+    const gater = init.connectionGater
+    services.relay = hopServer({
+      maxReservations: relay.maxReservations ?? RELAY_MAX_RESERVATIONS,
+      reservationTtl: relay.reservationTtl ?? RELAY_RESERVATION_TTL,
+      limits: relay.limits,
+      canReserve: (peer) => gater.denyInboundRelayReservation?.(peer as any) !== true,
+      canConnect: (source, destination) => gater.denyOutboundRelayedConnection?.(source as any, destination as any) !== true
+    })
+  } else if (relay != null) {
     const limits = relay.limits ?? {}
     const hasLimit = limits.dataBytes != null || limits.durationMs != null
     services.relay = circuitRelayServer({

@@ -1,7 +1,9 @@
 import { logger } from '@libp2p/logger'
+import { describeStream, registerState, stateKey } from './debug-state.js'
+import { kickStuckWrites } from './stream-kick.js'
 import { PROXY_HIGH_WATER_MARK } from './constants.js'
 import { TunnelResetError } from './errors.js'
-import type { Stream } from '@libp2p/interface'
+import type { Connection, Stream } from '@libp2p/interface'
 import type { Socket } from 'node:net'
 import type { Readable, Writable } from 'node:stream'
 
@@ -31,6 +33,10 @@ export interface SpliceOptions {
   signal?: AbortSignal
   /** Live counters, updated as bytes move (for status/metrics). */
   counters?: { bytesFromStream: number, bytesToStream: number }
+  /** The stream's connection, for the lost-wakeup watchdog. */
+  connection?: Connection
+  /** All of the node's connections, so the watchdog can see below relayed connections. */
+  connections?: () => Connection[]
 }
 
 /**
@@ -135,6 +141,12 @@ export async function spliceSocketStream (local: Socket | LocalEnd, input: Strea
     let resuming = false
     let pauseAfterResume = false
     let inputPausedForStream = false
+    const unregister = registerState(stateKey('tunnel'), () => ({
+      counters, remoteFin, localFinSent, inputEnded, outputFinished, streamClosed, inputPausedForStream, resuming, pauseAfterResume,
+      input: { paused: src.isPaused(), flowing: (src as any).readableFlowing, ended: src.readableEnded },
+      output: { needDrain: dst.writableNeedDrain, buffered: dst.writableLength },
+      stream: describeStream(stream)
+    }))
 
     const finish = (): void => {
       if (finished) return
@@ -236,7 +248,10 @@ export async function spliceSocketStream (local: Socket | LocalEnd, input: Strea
     }
     const onAbort = (): void => { fail(new TunnelResetError('tunnel aborted')) }
 
+    const stopKick = kickStuckWrites([{ stream, connection: options.connection, connections: options.connections }])
     const cleanup = (): void => {
+      unregister()
+      stopKick()
       stream.removeEventListener('message', onMessage)
       stream.removeEventListener('remoteCloseWrite', onRemoteFin)
       stream.removeEventListener('end', onEnd)

@@ -180,7 +180,7 @@ class Registry implements ServiceRegistry {
     socket.once('error', onConnectError)
     socket.once('connect', () => {
       socket.off('error', onConnectError)
-      spliceSocketStream(socket, held, { signal: abort.signal, counters })
+      spliceSocketStream(socket, held, { signal: abort.signal, counters, connection, connections: () => this.components.libp2p.getConnections() })
         .then(stats => {
           log('tunnel %s from %s ended: %d in, %d out, %s', def.name, peer, stats.bytesToStream, stats.bytesFromStream, stats.clean ? 'clean' : 'reset')
           resolveDone(stats)

@@ -7,6 +7,7 @@ import { createNetwork } from '../network.js'
 import { startNameRegistry } from './name-registry.js'
 import type { AuthorizedKeys } from '../auth/authorized-keys.js'
 import type { NameRegistry } from './name-registry.js'
+import type { HopStats } from './hop-server.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { PeerupLibp2p } from '../network.js'
 
@@ -34,6 +35,8 @@ export interface RelayServer {
   readonly registryFile: string
   /** Number of live reservations. */
   reservationCount (): number
+  /** Relay counters (reservations, circuits, bytes). */
+  stats (): HopStats
   /** Re-read the members file (SIGHUP). */
   reloadAuth (): void
 }
@@ -49,7 +52,7 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
   const privateKey = loadIdentityFile(path(config.identity.key_file))
   const gating = config.security.enable_gating
   const members = gating ? createAuthorizedKeys({ file: path(config.security.authorized_keys_file) }) : undefined
-  const relayCfg = config.relay ?? { max_reservations: 1024, reservation_ttl_seconds: 7200, name_registry: true, registry_file: 'names-registry.json', limits: {} }
+  const relayCfg = config.relay ?? { max_reservations: 1024, reservation_ttl_seconds: 7200, name_registry: true, registry_file: 'names-registry.json', engine: 'peerup' as const, limits: {} }
   const libp2p = await createNetwork({
     privateKey,
     listen: init.listen ?? config.network.listen ?? DEFAULT_RELAY_LISTEN,
@@ -63,6 +66,7 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     relayServer: {
       maxReservations: relayCfg.max_reservations,
       reservationTtl: relayCfg.reservation_ttl_seconds * 1000,
+      engine: relayCfg.engine,
       limits: {
         dataBytes: relayCfg.limits.data_bytes != null ? BigInt(relayCfg.limits.data_bytes) : undefined,
         durationMs: relayCfg.limits.duration_seconds != null ? relayCfg.limits.duration_seconds * 1000 : undefined
@@ -99,6 +103,9 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     },
     reservationCount () {
       return (libp2p.services as any).relay?.reservations?.size ?? 0
+    },
+    stats () {
+      return (libp2p.services as any).relay?.stats?.() ?? { reservations: (libp2p.services as any).relay?.reservations?.size ?? 0, activeCircuits: 0, circuitsOpened: 0, circuitsRefused: 0, bytesRelayed: 0 }
     },
     reloadAuth () { members?.reload() }
   }

@@ -1,0 +1,322 @@
+import { logger } from '@libp2p/logger'
+import { peerIdFromMultihash } from '@libp2p/peer-id'
+import * as Digest from 'multiformats/hashes/digest'
+import { decodeMessage, encodeMessage, HopType, lengthPrefixed, Status, StopType, takeLengthPrefixed } from './circuit-pb.js'
+import { spliceStreams } from './stream-splice.js'
+import type { CircuitMessage, PbLimit } from './circuit-pb.js'
+import type { Connection, PeerId, Startable, Stream } from '@libp2p/interface'
+
+const log = logger('peerup:relay:hop')
+
+/** Protocol IDs of circuit relay v2. */
+export const HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
+export const STOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/stop'
+const MAX_MESSAGE = 4096
+
+/** Init of {@link hopServer}. */
+export interface HopServerInit {
+  /**
+   * Maximum live reservations.
+   *
+   * @default 1024
+   */
+  maxReservations?: number
+  /**
+   * Reservation lifetime (ms); peers refresh before it ends.
+   *
+   * @default 7200000
+   */
+  reservationTtl?: number
+  /** Per-circuit limits; none by default (members are trusted). */
+  limits?: { dataBytes?: bigint, durationMs?: number }
+  /**
+   * Per-direction write buffer at which the relay pauses the source.
+   *
+   * @default 262144
+   */
+  highWaterMark?: number
+  /**
+   * Timeout of the HOP/STOP handshakes (ms).
+   *
+   * @default 10000
+   */
+  handshakeTimeout?: number
+  /**
+   * Most circuits one source peer may open per second (a member in a tight
+   * loop cannot starve the others).
+   *
+   * @default 50
+   */
+  maxCircuitsPerPeerPerSecond?: number
+  /** May this peer reserve a slot? */
+  canReserve?: (peer: string) => boolean
+  /** May `source` open a circuit to `destination`? */
+  canConnect?: (source: string, destination: string) => boolean
+}
+
+/** A live reservation. */
+export interface HopReservation {
+  peer: string
+  expire: number
+}
+
+/** Counters of the HOP server. */
+export interface HopStats {
+  reservations: number
+  activeCircuits: number
+  circuitsOpened: number
+  circuitsRefused: number
+  bytesRelayed: number
+}
+
+/** The relay's HOP server. */
+export interface HopServer extends Startable {
+  /** Live reservations, by peer ID. */
+  readonly reservations: Map<string, HopReservation>
+  stats (): HopStats
+}
+
+interface HopComponents {
+  registrar: any
+  connectionManager: any
+  addressManager: any
+  events: any
+}
+
+/** Read one length-prefixed circuit message; returns it and any bytes read past it. */
+async function readMessage (stream: Stream, kind: 'hop' | 'stop', signal: AbortSignal): Promise<{ msg: CircuitMessage, rest: Uint8Array }> {
+  return await new Promise((resolve, reject) => {
+    let buf = new Uint8Array(0)
+    const done = (err?: Error, value?: { msg: CircuitMessage, rest: Uint8Array }): void => {
+      stream.removeEventListener('message', onMessage)
+      stream.removeEventListener('close', onClose)
+      signal.removeEventListener('abort', onAbort)
+      // hold further data until the splice attaches its listeners
+      try { if (stream.readStatus === 'readable') stream.pause() } catch {}
+      if (err != null) reject(err); else resolve(value!)
+    }
+    const onMessage = (evt: any): void => {
+      const chunk: Uint8Array = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
+      const next = new Uint8Array(buf.byteLength + chunk.byteLength)
+      next.set(buf, 0)
+      next.set(chunk, buf.byteLength)
+      buf = next
+      try {
+        const got = takeLengthPrefixed(buf, MAX_MESSAGE)
+        if (got != null) done(undefined, { msg: decodeMessage(kind, got.message), rest: got.rest })
+      } catch (err: any) {
+        done(err)
+      }
+    }
+    const onClose = (): void => { done(new Error('stream closed before a message arrived')) }
+    const onAbort = (): void => { done(new Error('handshake timed out')) }
+    stream.addEventListener('message', onMessage)
+    stream.addEventListener('close', onClose)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+function send (stream: Stream, kind: 'hop' | 'stop', msg: CircuitMessage): void {
+  stream.send(lengthPrefixed(encodeMessage(kind, msg)))
+}
+
+function isCircuit (conn: Connection): boolean {
+  return conn.remoteAddr.toString().includes('/p2p-circuit')
+}
+
+class Hop implements HopServer {
+  readonly reservations = new Map<string, HopReservation>()
+  private readonly counters = { circuitsOpened: 0, circuitsRefused: 0, bytesRelayed: 0, activeCircuits: 0 }
+  private readonly shutdown = new AbortController()
+  private readonly rate = new Map<string, { second: number, n: number }>()
+  private sweep?: NodeJS.Timeout
+
+  constructor (private readonly components: HopComponents, private readonly init: HopServerInit) {}
+
+  async start (): Promise<void> {
+    await this.components.registrar.handle(HOP_PROTOCOL, (stream: Stream, conn: Connection) => {
+      this.onHop(stream, conn).catch((err: Error) => { log('hop stream from %s failed: %s', conn.remotePeer, err.message); stream.abort(err) })
+    }, { maxInboundStreams: 4096, maxOutboundStreams: 4096, runOnLimitedConnection: false })
+    // a reservation lives only while its peer is connected: the count never exceeds live peers
+    this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
+    this.sweep = setInterval(() => {
+      const now = Date.now()
+      for (const [peer, r] of this.reservations) if (r.expire <= now) this.reservations.delete(peer)
+      this.rate.clear()
+    }, 60_000)
+    this.sweep.unref()
+  }
+
+  async stop (): Promise<void> {
+    this.shutdown.abort(new Error('relay stopping'))
+    clearInterval(this.sweep)
+    this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
+    await this.components.registrar.unhandle(HOP_PROTOCOL)
+    this.reservations.clear()
+  }
+
+  stats (): HopStats {
+    return { reservations: this.reservations.size, ...this.counters }
+  }
+
+  private readonly onDisconnect = (evt: any): void => {
+    this.reservations.delete(evt.detail.toString())
+  }
+
+  private limit (): PbLimit | undefined {
+    const l = this.init.limits
+    if (l?.dataBytes == null && l?.durationMs == null) return undefined
+    return {
+      ...(l.durationMs != null ? { duration: Math.ceil(l.durationMs / 1000) } : {}),
+      ...(l.dataBytes != null ? { data: l.dataBytes } : {})
+    }
+  }
+
+  private async onHop (stream: Stream, conn: Connection): Promise<void> {
+    // a cancellable handshake deadline: nothing may abort the circuit once it is spliced
+    const handshake = new AbortController()
+    const timer = setTimeout(() => { handshake.abort(new Error('handshake timed out')) }, this.init.handshakeTimeout ?? 10_000)
+    const onShutdown = (): void => { handshake.abort(new Error('relay stopping')) }
+    this.shutdown.signal.addEventListener('abort', onShutdown, { once: true })
+    try {
+      await this.handleHop(stream, conn, handshake.signal, () => {
+        clearTimeout(timer)
+        this.shutdown.signal.removeEventListener('abort', onShutdown)
+      })
+    } finally {
+      clearTimeout(timer)
+      this.shutdown.signal.removeEventListener('abort', onShutdown)
+    }
+  }
+
+  private async handleHop (stream: Stream, conn: Connection, signal: AbortSignal, handshakeDone: () => void): Promise<void> {
+    let req: CircuitMessage
+    let rest: Uint8Array
+    try {
+      ({ msg: req, rest } = await readMessage(stream, 'hop', signal))
+    } catch (err: any) {
+      if (stream.writeStatus === 'writable') send(stream, 'hop', { type: HopType.STATUS, status: Status.MALFORMED_MESSAGE })
+      await stream.close().catch(() => {})
+      return
+    }
+    if (req.type === HopType.RESERVE) { await this.reserve(stream, conn); return }
+    if (req.type === HopType.CONNECT) { await this.connect(stream, conn, req, rest, signal, handshakeDone); return }
+    send(stream, 'hop', { type: HopType.STATUS, status: Status.UNEXPECTED_MESSAGE })
+    await stream.close().catch(() => {})
+  }
+
+  private async reserve (stream: Stream, conn: Connection): Promise<void> {
+    const peer = conn.remotePeer.toString()
+    const refuse = async (status: number, why: string): Promise<void> => {
+      log('reservation for %s refused: %s', peer, why)
+      send(stream, 'hop', { type: HopType.STATUS, status })
+      await stream.close().catch(() => {})
+    }
+    if (isCircuit(conn)) { await refuse(Status.PERMISSION_DENIED, 'over a relayed connection'); return }
+    if (this.init.canReserve != null && !this.init.canReserve(peer)) { await refuse(Status.PERMISSION_DENIED, 'not a member'); return }
+    if (!this.reservations.has(peer) && this.reservations.size >= (this.init.maxReservations ?? 1024)) {
+      await refuse(Status.RESERVATION_REFUSED, 'reservation table full')
+      return
+    }
+    const expire = Date.now() + (this.init.reservationTtl ?? 2 * 60 * 60 * 1000)
+    this.reservations.set(peer, { peer, expire })
+    const addrs = (this.components.addressManager.getAddresses() as any[])
+      .filter(a => !a.toString().includes('/p2p-circuit'))
+      .map(a => a.bytes as Uint8Array)
+    send(stream, 'hop', {
+      type: HopType.STATUS,
+      status: Status.OK,
+      reservation: { expire: BigInt(Math.floor(expire / 1000)), addrs },
+      limit: this.limit()
+    })
+    await stream.close().catch(() => {})
+    log('reserved a slot for %s', peer)
+  }
+
+  private allowRate (peer: string): boolean {
+    const max = this.init.maxCircuitsPerPeerPerSecond ?? 50
+    const second = Math.floor(Date.now() / 1000)
+    const r = this.rate.get(peer)
+    if (r == null || r.second !== second) { this.rate.set(peer, { second, n: 1 }); return true }
+    r.n++
+    return r.n <= max
+  }
+
+  private async connect (stream: Stream, conn: Connection, req: CircuitMessage, rest: Uint8Array, signal: AbortSignal, handshakeDone: () => void): Promise<void> {
+    const source = conn.remotePeer.toString()
+    const refuse = async (status: number, why: string): Promise<void> => {
+      this.counters.circuitsRefused++
+      log('circuit from %s refused: %s', source, why)
+      send(stream, 'hop', { type: HopType.STATUS, status })
+      await stream.close().catch(() => {})
+    }
+    if (isCircuit(conn)) { await refuse(Status.PERMISSION_DENIED, 'over a relayed connection'); return }
+    let dst: PeerId
+    try {
+      if (req.peer == null) throw new Error('no peer')
+      dst = peerIdFromMultihash(Digest.decode(req.peer.id))
+    } catch {
+      await refuse(Status.MALFORMED_MESSAGE, 'bad destination')
+      return
+    }
+    const destination = dst.toString()
+    if (!this.allowRate(source)) { await refuse(Status.RESOURCE_LIMIT_EXCEEDED, 'too many circuits per second'); return }
+    if (this.init.canConnect != null && !this.init.canConnect(source, destination)) { await refuse(Status.PERMISSION_DENIED, `not allowed to ${destination}`); return }
+    if (!this.reservations.has(destination)) { await refuse(Status.NO_RESERVATION, `${destination} has no reservation`); return }
+    const dstConn = (this.components.connectionManager.getConnections(dst) as Connection[]).find(c => c.status === 'open' && !isCircuit(c))
+    if (dstConn == null) { await refuse(Status.NO_RESERVATION, `${destination} is not connected`); return }
+
+    let stop: Stream
+    let stopRest: Uint8Array
+    try {
+      stop = await dstConn.newStream(STOP_PROTOCOL, { runOnLimitedConnection: true, maxOutboundStreams: 4096, signal })
+      send(stop, 'stop', { type: StopType.CONNECT, peer: { id: conn.remotePeer.toMultihash().bytes, addrs: [] }, limit: this.limit() })
+      const reply = await readMessage(stop, 'stop', signal)
+      if (reply.msg.status !== Status.OK) {
+        stop.abort(new Error('stop refused'))
+        await refuse(Status.CONNECTION_FAILED, `destination answered ${reply.msg.status}`)
+        return
+      }
+      stopRest = reply.rest
+    } catch (err: any) {
+      await refuse(Status.CONNECTION_FAILED, err.message)
+      return
+    }
+    handshakeDone()
+    send(stream, 'hop', { type: HopType.STATUS, status: Status.OK, limit: this.limit() })
+    // bytes that arrived with the handshake messages go first
+    if (rest.byteLength > 0) stream.unshift(rest)
+    if (stopRest.byteLength > 0) stop.unshift(stopRest)
+    this.counters.circuitsOpened++
+    this.counters.activeCircuits++
+    log('circuit %s -> %s open', source, destination)
+    const limits = this.init.limits
+    const circuitSignal = limits?.durationMs != null
+      ? AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(limits.durationMs)])
+      : this.shutdown.signal
+    const counters = { aToB: 0, bToA: 0 }
+    const result = await spliceStreams(stream, stop, {
+      highWaterMark: this.init.highWaterMark,
+      dataLimit: limits?.dataBytes,
+      signal: circuitSignal,
+      counters,
+      connections: [conn, dstConn]
+    })
+    this.counters.activeCircuits--
+    this.counters.bytesRelayed += result.aToB + result.bToA
+    log('circuit %s -> %s closed (%d / %d bytes, %s)', source, destination, result.aToB, result.bToA, result.clean ? 'clean' : result.error?.message)
+  }
+}
+
+/**
+ * The relay's circuit relay v2 HOP server as a libp2p service: standard
+ * protocol (stock js-libp2p and go-libp2p clients reserve and connect as
+ * usual), membership checks on reservations and circuits, reservations tied
+ * to live connections, a per-peer circuit rate limit, and a bounded,
+ * backpressured splice ({@link spliceStreams}) instead of the stock relay's
+ * leaking `pipe()`. Reservation vouchers are not issued (clients treat them
+ * as optional).
+ */
+export function hopServer (init: HopServerInit = {}): (components: HopComponents) => HopServer {
+  return (components) => new Hop(components, init)
+}

@@ -61,6 +61,49 @@ export interface ConnectOptions extends AbortOptions {
   timeout?: number
 }
 
+/**
+ * A readable reason for a failed dial or stream. libp2p sometimes rejects
+ * with a close `Event` instead of an `Error` when the remote hangs up right
+ * after the handshake, which is how a remote connection gater says no.
+ */
+export function errorText (err: any): string {
+  if (err instanceof Error) return err.message !== '' ? err.message : err.name
+  if (err != null && typeof err === 'object' && typeof err.type === 'string') {
+    if (err.error instanceof Error && err.error.message !== '') return err.error.message
+    return 'the remote closed the connection right after the handshake'
+  }
+  return String(err)
+}
+
+/** Whether a failure is a connection closed under us (libp2p rejects with the close `Event`). */
+export function isRemoteRefusal (err: any): boolean {
+  return err != null && typeof err === 'object' && !(err instanceof Error) && typeof err.type === 'string'
+}
+
+/**
+ * Whether `peer` hung up without ever completing identify with us: how a
+ * remote connection gater says no (it closes right after the handshake). A
+ * peer that identified and then went away (shutdown, crash) is not a refusal.
+ */
+export async function neverIdentified (libp2p: PeerupLibp2p, peer: string): Promise<boolean> {
+  try {
+    const p = await libp2p.peerStore.get(parsePeerId(peer))
+    return p.protocols.length === 0
+  } catch {
+    return true
+  }
+}
+
+/**
+ * Whether a failed dial or reservation is `peer`'s gater refusing us: it hung
+ * up right after the handshake (a close Event, or an EOF/reset on the first
+ * stream, depending on timing) and never completed identify.
+ */
+export async function looksRefused (libp2p: PeerupLibp2p, err: any, peer: string): Promise<boolean> {
+  const hungUp = isRemoteRefusal(err) || /unexpected eof|closed while reading|stream (has been |was )?(closed|reset)|\[object Event\]/i.test(errorText(err))
+  return hungUp && await neverIdentified(libp2p, peer)
+}
+
 function isCircuit (ma: Multiaddr | string): boolean {
   return ma.toString().includes('/p2p-circuit')
 }
@@ -102,21 +145,25 @@ export async function connectToPeer (libp2p: PeerupLibp2p, target: DialTarget, o
 
   const attempts: Array<Promise<Connection>> = []
   const errors: string[] = []
-  const attempt = async (label: string, addrs: Multiaddr[]): Promise<Connection> => {
+  const attempt = async (label: string, addrs: Multiaddr[], via?: string): Promise<Connection> => {
     try {
       const conn = await libp2p.dial(addrs, { signal, force })
       if (!matches(conn, pref)) throw new Error(`got a ${isCircuit(conn.remoteAddr) ? 'relayed' : 'direct'} connection`)
       return conn
     } catch (err: any) {
-      const msg = `${label}: ${err.message ?? err}`
+      const refused = await looksRefused(libp2p, err, via ?? target.peerId)
+      const msg = `${label}: ${refused ? (via == null ? 'refused: the peer hung up right after the handshake (not in its authorized_keys?)' : 'refused: the relay hung up right after the handshake (not a member?)') : errorText(err)}`
       errors.push(msg)
-      log('dial %s failed: %s', label, err.message)
+      log('dial %s failed: %s', label, msg)
       throw err
     }
   }
   if (pref !== 'relay' && direct.length > 0) attempts.push(attempt('direct', direct))
   if (pref !== 'direct') {
-    for (const r of relayed) attempts.push(attempt(`via ${r.toString().split('/p2p-circuit')[0]}`, [r]))
+    for (const r of relayed) {
+      const relayAddr = r.toString().split('/p2p-circuit')[0]
+      attempts.push(attempt(`via ${relayAddr}`, [r], /\/p2p\/([^/]+)$/.exec(relayAddr)?.[1] ?? ''))
+    }
   }
   if (attempts.length === 0) {
     throw new UnreachableError(pref === 'direct'
@@ -126,9 +173,9 @@ export async function connectToPeer (libp2p: PeerupLibp2p, target: DialTarget, o
   try {
     return await Promise.any(attempts)
   } catch (err: any) {
-    const denied = errors.some(e => /deny|denied|gater|not authori/i.test(e))
+    const denied = errors.some(e => /deny|denied|gater|not authori|refused: /i.test(e))
     const detail = errors.join('; ')
-    if (denied) throw new NotAuthorizedError(`connection to ${target.peerId} refused: ${detail}`)
+    if (denied) throw new NotAuthorizedError(`connection to ${target.peerId} refused: ${detail} (our peer ID: ${libp2p.peerId.toString()})`)
     throw new UnreachableError(`cannot reach ${target.peerId} (${pref} path): ${detail}`)
   }
 }

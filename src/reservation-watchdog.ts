@@ -1,5 +1,6 @@
 import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
+import { looksRefused } from './dialer.js'
 import { RESERVATION_CHECK_INTERVAL, RESERVATION_RETRY_MAX, RESERVATION_RETRY_MIN } from './constants.js'
 import type { PeerupLibp2p } from './network.js'
 
@@ -29,6 +30,17 @@ export interface ReservationWatchdogInit {
   maxDelay?: number
   /** Called each time a reservation on `relay` comes up (after a start or a relay restart). */
   onReserved?: (relay: string) => void
+}
+
+/**
+ * One line for a failed reservation: libp2p packs the per-address listen
+ * errors, with their stacks, into one multi-line message; keep the first
+ * per-address reason (e.g. `Error: connect ECONNREFUSED 127.0.0.1:7777`).
+ */
+function oneLineError (err: any): string {
+  const msg = String(err?.message ?? err)
+  const perAddress = /^\s+\/\S+: (.+)$/m.exec(msg)
+  return (perAddress?.[1] ?? msg.split('\n')[0]).trim()
 }
 
 /** State of one relay reservation. */
@@ -110,7 +122,10 @@ export function createReservationWatchdog (libp2p: PeerupLibp2p, init: Reservati
         notify()
       }
     } catch (err: any) {
-      s.lastError = err.message
+      // a relay whose gater refuses us hangs up right after the handshake
+      s.lastError = await looksRefused(libp2p, err, relayId(s.relay))
+        ? 'the relay hung up right after the handshake (is this peer a member of the relay?)'
+        : oneLineError(err)
       log('reservation on %s failed: %s', s.relay, err.message)
     } finally {
       s.busy = false

@@ -30,10 +30,14 @@ export function register (program: Command): void {
         input: process.stdin,
         output: process.stdout,
         reset: () => {}
-      }, opened.stream)
+      }, opened.stream, { connection: opened.connection, connections: () => node.libp2p.getConnections() })
       await Promise.resolve(node.libp2p.stop()).catch(() => {})
       if (!stats.clean) {
-        info(`peerup: connection to ${target} ${service} reset: ${stats.error?.message ?? 'unknown'}`)
+        const reason = stats.error?.message ?? 'unknown'
+        // a per-service allow-list (or a dead local service) shows up as a reset before any byte comes back
+        info(stats.bytesFromStream === 0
+          ? `peerup: ${target} reset the ${service} tunnel before sending any data (${reason}): not authorized for this service, or the service is down`
+          : `peerup: connection to ${target} ${service} reset: ${reason}`)
         process.exit(EXIT.RUNTIME)
       }
       process.exit(EXIT.OK)

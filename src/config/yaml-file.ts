@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { LineCounter, parseDocument, isMap } from 'yaml'
+import { LineCounter, parseDocument, isMap, isScalar, isSeq } from 'yaml'
 import { ConfigError } from '../errors.js'
 import type { z } from 'zod'
 
@@ -65,9 +65,13 @@ export function loadYamlFile<S extends z.ZodType> (file: string, schema: S, text
   const value = doc.toJS() ?? {}
   const result = schema.safeParse(value)
   if (result.success) return result.data
-  const issue = result.error.issues[0]
+  // a misspelt key also makes the key it was meant to be "missing": report the typo, it is the cause
+  const issue = result.error.issues.find(i => i.code === 'unrecognized_keys') ?? result.error.issues[0]
   let path = issue.path as PropertyKey[]
   let message = issue.message
+  if (issue.code === 'invalid_type' && /received undefined$/.test(message) && path.length > 0) {
+    message = `missing required key "${String(path[path.length - 1])}"`
+  }
   if (issue.code === 'unrecognized_keys') {
     const key = (issue as any).keys[0] as string
     const hint = nearest(key, keysAt(schema, path))
@@ -75,18 +79,24 @@ export function loadYamlFile<S extends z.ZodType> (file: string, schema: S, text
     message = `unknown key "${key}"${hint != null ? ` (did you mean "${hint}"?)` : ''}`
   }
   const keyPath = path.map(String).join('.')
-  // find the line of the deepest node that exists on the path
-  let line: number | undefined
-  for (let n = path.length; n >= 0 && line == null; n--) {
-    const sub = path.slice(0, n)
-    let node: any
-    if (n === path.length && issue.code === 'unrecognized_keys') {
-      const parent = doc.getIn(path.slice(0, -1) as any, true)
-      if (isMap(parent)) node = parent.items.find((it: any) => it.key?.value === path[path.length - 1])?.key
+  // the line of the deepest key (or sequence item) on the path that exists in the file
+  const lineOf = (n: any): number | undefined => n?.range != null ? lineCounter.linePos(n.range[0]).line : undefined
+  let node: any = doc.contents
+  let line = lineOf(node)
+  for (const p of path) {
+    if (isMap(node)) {
+      const pair: any = node.items.find((it: any) => String(isScalar(it.key) ? it.key.value : it.key) === String(p))
+      if (pair == null) break
+      line = lineOf(pair.key) ?? line
+      node = pair.value
+    } else if (isSeq(node)) {
+      const item: any = node.items[Number(p)]
+      if (item == null) break
+      line = lineOf(item) ?? line
+      node = item
     } else {
-      node = sub.length === 0 ? doc.contents : doc.getIn(sub as any, true)
+      break
     }
-    if (node?.range != null) line = lineCounter.linePos(node.range[0]).line
   }
   const where = line != null ? `${file}:${line}` : file
   throw new ConfigError(`${where}: ${keyPath === '' ? '' : `${keyPath}: `}${message}`, { file, line, keyPath })

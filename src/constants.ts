@@ -66,3 +66,44 @@ export const DEFAULT_RELAY_LISTEN = ['/ip4/0.0.0.0/tcp/7777', '/ip4/0.0.0.0/tcp/
 export const NAME_CACHE_TTL = 5 * 60 * 1000
 /** Negative name cache TTL (ms). */
 export const NAME_NEGATIVE_CACHE_TTL = 10 * 1000
+
+/** Virtual IPs: the network that peers are mapped into (`10.64.0.0/16`). */
+export const VIP_NETWORK = '10.64.0.0'
+/** Virtual IPs: prefix length of {@link VIP_NETWORK}. */
+export const VIP_PREFIX_LENGTH = 16
+/** Virtual IPs: addresses never handed to a peer (`10.64.0.1` is the future TUN interface's own address). */
+export const VIP_RESERVED = ['10.64.0.1']
+/** Virtual IPs: the table file in the config directory. */
+export const VIP_TABLE_FILE = 'vip-table.json'
+/** Virtual IPs: names remembered per peer (for PTR answers); the newest wins. */
+export const VIP_MAX_NAMES_PER_PEER = 8
+
+/** SOCKS5 gateway: default listen address. */
+export const SOCKS_LISTEN = '127.0.0.1:1080'
+/** SOCKS5 gateway: connections (handshaking and tunnelled) open at once. */
+export const SOCKS_MAX_CONNECTIONS = 1024
+/** SOCKS5 gateway: time from accept until the reply is sent (ms). */
+export const SOCKS_HANDSHAKE_TIMEOUT = 10_000
+/** SOCKS5 gateway: how long a connection lingers after a failure reply before it is destroyed (ms). */
+export const SOCKS_FAILURE_LINGER = 1000
+
+/** DNS gateway: default listen address (UDP and TCP). */
+export const DNS_LISTEN = '127.0.0.1:5353'
+/** DNS gateway: TTL of answers and of negative answers (s). */
+export const DNS_TTL = 60
+/** DNS gateway: zones under which `<host>.<network>` names are answered. */
+export const DNS_SUFFIXES = ['p2p']
+/** DNS gateway: what to do with names outside our zones. */
+export const DNS_UPSTREAM: 'refuse' | 'system' = 'refuse'
+/** DNS gateway: the UDP payload size we advertise in EDNS answers and the most we ever send over UDP. */
+export const DNS_MAX_UDP_PAYLOAD = 1232
+/** DNS gateway: queries being answered at once (name resolution in flight); more get SERVFAIL. */
+export const DNS_MAX_IN_FLIGHT = 256
+/** DNS gateway: TCP connections open at once; more are closed at accept. */
+export const DNS_MAX_TCP_CONNECTIONS = 128
+/** DNS gateway: an idle TCP connection (or one stuck mid-frame) is closed after this long (ms). */
+export const DNS_TCP_IDLE_TIMEOUT = 10_000
+/** DNS gateway: time limit for resolving one name (ms). */
+export const DNS_RESOLVE_TIMEOUT = 4000
+/** DNS gateway: time limit for one upstream server to answer a forwarded query (ms). */
+export const DNS_UPSTREAM_TIMEOUT = 2000

@@ -103,3 +103,9 @@ export class TunnelResetError extends PeerupError {
   static override name = 'TunnelResetError'
   override name = 'TunnelResetError'
 }
+
+/** Every address of the virtual-IP network is taken. */
+export class VirtualIpExhaustedError extends PeerupError {
+  static override name = 'VirtualIpExhaustedError'
+  override name = 'VirtualIpExhaustedError'
+}

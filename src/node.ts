@@ -5,7 +5,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createAuthorizedKeys } from './auth/authorized-keys.js'
 import { createConnectionGater } from './auth/gater.js'
 import { DEFAULT_NODE_LISTEN, MAX_STREAMS_PER_PROTOCOL } from './constants.js'
-import { connectToPeer, pathOf } from './dialer.js'
+import { connectToPeer, errorText, isRemoteRefusal, neverIdentified, pathOf } from './dialer.js'
 import { ServiceNotFoundError, UnreachableError, NotAuthorizedError } from './errors.js'
 import { loadIdentityFile } from './identity.js'
 import { localFileResolver } from './naming/local-file-resolver.js'
@@ -108,6 +108,8 @@ export interface PeerupNode {
 }
 
 const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+/** Protocol of circuit relay v2 STOP streams (a relayed connection rides on one). */
+const RELAY_STOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/stop'
 
 class Node implements PeerupNode {
   readonly libp2p: PeerupLibp2p
@@ -185,6 +187,7 @@ class Node implements PeerupNode {
 
   async stop (options: { graceMs?: number } = {}): Promise<void> {
     const grace = options.graceMs ?? this.init.config.config.daemon.shutdown_grace_seconds * 1000
+    const started = Date.now()
     await this.services.stopAccepting()
     this.reservations?.stop()
     const inflight = this.services.tunnels()
@@ -198,8 +201,36 @@ class Node implements PeerupNode {
       clearTimeout(timer)
       for (const t of this.services.tunnels()) t.abort()
     }
+    // a finished tunnel's last bytes and FIN can still sit in write buffers (its
+    // relayed connection's, then the relay stream's, which waits for the relay's
+    // window); libp2p.stop() closes every connection at once with a 500 ms timeout
+    // and aborts the rest, which resets such tunnels at the client
+    await this.closeConnections(Math.max(grace - (Date.now() - started), 2000))
     for (const l of this.lists) l.close()
     await this.libp2p.stop()
+  }
+
+  /**
+   * Let tunnels' last bytes reach the far end before libp2p.stop() tears the
+   * connections down. Closing a relayed connection is local (its data is handed
+   * to the relay stream and a FIN queued), so also wait for each circuit's STOP
+   * stream to close at the far end: the dialer closes its side of the circuit
+   * only after reading everything we sent (bounded by `timeoutMs`).
+   */
+  private async closeConnections (timeoutMs: number): Promise<void> {
+    const signal = AbortSignal.timeout(timeoutMs)
+    const isRelayed = (c: Connection): boolean => c.remoteAddr.toString().includes('/p2p-circuit')
+    const closedOrTimeout = async (target: { status: string, addEventListener: (type: 'close', fn: () => void, o: { once: boolean }) => void }): Promise<void> => {
+      await new Promise<void>(resolve => {
+        if (target.status === 'closed' || signal.aborted) { resolve(); return }
+        target.addEventListener('close', () => { resolve() }, { once: true })
+        signal.addEventListener('abort', () => { resolve() }, { once: true })
+      })
+    }
+    const conns = this.libp2p.getConnections()
+    await Promise.all(conns.filter(isRelayed).map(async c => { await c.close({ signal }).catch((err: Error) => { c.abort(err) }) }))
+    const circuits = conns.filter(c => !isRelayed(c)).flatMap(c => c.streams).filter(s => s.protocol === RELAY_STOP_PROTOCOL)
+    await Promise.all(circuits.map(closedOrTimeout))
   }
 
   reloadAuth (): void {
@@ -234,7 +265,17 @@ class Node implements PeerupNode {
     let protocol = service.startsWith('/') ? service : undefined
     if (protocol == null && /^\d{1,5}$/.test(service)) {
       // a port number: map it through the remote's catalogue (ssh -p 22 → ssh)
-      protocol = serviceForPort(Number(service), await fetchCatalogue(connection, options), target).protocol
+      let catalogue: CatalogueEntry[]
+      try {
+        catalogue = await fetchCatalogue(connection, options)
+      } catch (err: any) {
+        // same mapping as for newStream below: a hang-up before identify is the remote's gater
+        if ((isRemoteRefusal(err) || connection.status !== 'open') && await neverIdentified(this.libp2p, peerId)) {
+          throw new NotAuthorizedError(`${target} refused the connection: is our peer ID ${this.peerId} in its authorized_keys?`, { cause: err })
+        }
+        throw new UnreachableError(`asking ${target} for its services failed: ${errorText(err)}`, { cause: err })
+      }
+      protocol = serviceForPort(Number(service), catalogue, target).protocol
     }
     protocol ??= serviceProtocol(service)
     try {
@@ -245,7 +286,11 @@ class Node implements PeerupNode {
     } catch (err: any) {
       if (err.name === 'UnsupportedProtocolError') throw new ServiceNotFoundError(`${target} does not offer service "${service}"`, { cause: err })
       if (/gater|denied/i.test(err.message ?? '')) throw new NotAuthorizedError(`${target} refused us: ${err.message}`, { cause: err })
-      throw new UnreachableError(`opening ${service} on ${target} failed: ${err.message}`, { cause: err })
+      if ((isRemoteRefusal(err) || connection.status !== 'open') && await neverIdentified(this.libp2p, peerId)) {
+        // the remote hung up before identify: its gater refused us
+        throw new NotAuthorizedError(`${target} refused the connection: is our peer ID ${this.peerId} in its authorized_keys?`, { cause: err })
+      }
+      throw new UnreachableError(`opening ${service} on ${target} failed: ${errorText(err)}`, { cause: err })
     }
   }
 
@@ -259,7 +304,7 @@ class Node implements PeerupNode {
       socket.resetAndDestroy()
       throw err
     }
-    const stats = await spliceSocketStream(socket, opened.stream)
+    const stats = await spliceSocketStream(socket, opened.stream, { connection: opened.connection, connections: () => this.libp2p.getConnections() })
     return stats
   }
 

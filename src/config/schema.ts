@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { DNS_LISTEN, DNS_SUFFIXES, DNS_TTL, DNS_UPSTREAM, SOCKS_HANDSHAKE_TIMEOUT, SOCKS_LISTEN, SOCKS_MAX_CONNECTIONS } from '../constants.js'
 
 /** A DNS label: service names, host and network names. */
 export const LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
@@ -36,6 +37,7 @@ export const relayServerSchema = z.strictObject({
   max_reservations: z.number().int().positive().default(1024),
   reservation_ttl_seconds: z.number().int().positive().default(7200),
   name_registry: z.boolean().default(true),
+  engine: z.enum(['peerup', 'stock']).default('peerup'),
   registry_file: z.string().min(1).default('names-registry.json'),
   limits: z.strictObject({
     data_bytes: z.number().int().positive().optional(),
@@ -47,6 +49,36 @@ export const relayServerSchema = z.strictObject({
 export const daemonSchema = z.strictObject({
   shutdown_grace_seconds: z.number().min(0).default(10),
   allow_hosts: z.array(z.string()).default([])
+})
+
+const rfc1929 = z.string().min(1).refine(s => Buffer.byteLength(s) <= 255, 'at most 255 bytes (RFC 1929)')
+const dnsZone = z.string().regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS zone such as p2p or mesh.example.net')
+/** YAML `socks:` with nothing under it means "on, with the defaults". */
+const emptyIsDefaults = (v: unknown): unknown => v === null ? {} : v
+
+/** The `gateway.socks:` section: the SOCKS5 proxy into the mesh. */
+export const socksGatewaySchema = z.strictObject({
+  listen: hostPort.default(SOCKS_LISTEN),
+  passthrough: z.boolean().default(false),
+  username: rfc1929.optional(),
+  password: rfc1929.optional(),
+  max_connections: z.number().int().positive().default(SOCKS_MAX_CONNECTIONS),
+  handshake_timeout_seconds: z.number().positive().default(SOCKS_HANDSHAKE_TIMEOUT / 1000)
+}).refine(s => (s.username == null) === (s.password == null), 'set both username and password, or neither')
+
+/** The `gateway.dns:` section: the DNS server for `<host>.<network>.p2p`. */
+export const dnsGatewaySchema = z.strictObject({
+  listen: hostPort.default(DNS_LISTEN),
+  ttl: z.number().int().min(0).max(2147483647).default(DNS_TTL),
+  suffixes: z.array(dnsZone).min(1).default(DNS_SUFFIXES),
+  bare_names: z.boolean().default(false),
+  upstream: z.enum(['refuse', 'system']).default(DNS_UPSTREAM)
+})
+
+/** The `gateway:` section: SOCKS5 and DNS gateways (a present subsection turns that gateway on under `peerup daemon`). */
+export const gatewaySchema = z.strictObject({
+  socks: z.preprocess(emptyIsDefaults, socksGatewaySchema.optional()),
+  dns: z.preprocess(emptyIsDefaults, dnsGatewaySchema.optional())
 })
 
 /** A peerup config file (`config.yaml`), for every role. */
@@ -61,13 +93,16 @@ export const configSchema = z.strictObject({
   names_file: z.string().min(1).default('names.yaml'),
   services: z.record(label, serviceSchema).default({}),
   relay: relayServerSchema.optional(),
-  daemon: daemonSchema.default({ shutdown_grace_seconds: 10, allow_hosts: [] })
+  daemon: daemonSchema.default({ shutdown_grace_seconds: 10, allow_hosts: [] }),
+  gateway: z.preprocess(emptyIsDefaults, gatewaySchema.optional())
 })
 
 /** A parsed config file. */
 export type PeerupConfig = z.infer<typeof configSchema>
 /** One service of a config file. */
 export type ServiceConfig = z.infer<typeof serviceSchema>
+/** The `gateway:` section of a config file. */
+export type GatewayConfig = z.infer<typeof gatewaySchema>
 
 /** One entry of the names file. */
 export const nameEntrySchema = z.union([

@@ -1,0 +1,104 @@
+import { logger } from '@libp2p/logger'
+import { DNS_LISTEN, DNS_SUFFIXES, SOCKS_LISTEN, VIP_TABLE_FILE } from '../constants.js'
+import { parseName } from '../naming/name.js'
+import { createDnsGateway } from './dns.js'
+import { createSocksGateway } from './socks5.js'
+import { createVirtualIpTable } from './virtual-ip.js'
+import type { DnsGateway } from './dns.js'
+import type { SocksGateway } from './socks5.js'
+import type { VirtualIpTable } from './virtual-ip.js'
+import type { LoadedConfig } from '../config/load.js'
+import type { PeerupNode } from '../node.js'
+import type { AbortOptions } from '@libp2p/interface'
+
+const log = logger('peerup:gateway')
+
+/**
+ * Which gateways {@link startGateways} starts. For each: `undefined` follows
+ * the config (started when its section is present), `true` starts it with
+ * the config's settings (or the defaults), a string starts it on that
+ * `host:port`, `false` leaves it off.
+ */
+export interface GatewayOptions {
+  socks?: boolean | string
+  dns?: boolean | string
+}
+
+/** The running gateways of a node. */
+export interface Gateways {
+  /** The virtual-IP table they share. */
+  readonly vips: VirtualIpTable
+  /** This node's own virtual IP. */
+  readonly vip: string
+  readonly socks?: SocksGateway
+  readonly dns?: DnsGateway
+  /** Stop every gateway (the node keeps running). */
+  stop: () => Promise<void>
+}
+
+function wanted (option: boolean | string | undefined, configured: boolean): { on: boolean, listen?: string } {
+  if (typeof option === 'string') return { on: true, listen: option }
+  return { on: option ?? configured }
+}
+
+/**
+ * Start the gateway modes of a started node from its config's `gateway:`
+ * section (and `options`): the SOCKS5 proxy and the DNS server, sharing one
+ * virtual-IP table persisted as `vip-table.json` next to the config. Used by
+ * `peerup daemon` and `peerup gateway`.
+ */
+export async function startGateways (node: Pick<PeerupNode, 'peerId' | 'resolve' | 'openTunnel'>, config: LoadedConfig, options: GatewayOptions = {}): Promise<Gateways> {
+  const section = config.config.gateway ?? {}
+  const { name: network, host } = config.config.network
+  const vips = createVirtualIpTable({ file: config.path(VIP_TABLE_FILE) })
+  const ownName = network != null && host != null ? `${host}.${network}` : undefined
+  const s = wanted(options.socks, section.socks != null)
+  const d = wanted(options.dns, section.dns != null)
+  if (!s.on && !d.on) {
+    // no gateway: leave the table file alone
+    return { vips, vip: vips.byPeer(node.peerId)?.ip ?? vips.preferred(node.peerId), stop: async () => {} }
+  }
+  const vip = vips.assign(node.peerId, ownName)
+  // our own name resolves to us even before the relay has registered it
+  const resolve = async (name: string, opts?: AbortOptions): Promise<{ peerId: string }> => {
+    if (ownName != null && parseName(name).canonical === ownName) return { peerId: node.peerId }
+    return await node.resolve(name, opts)
+  }
+  const suffixes = section.dns?.suffixes ?? DNS_SUFFIXES
+  let socks: SocksGateway | undefined
+  let dns: DnsGateway | undefined
+  const stop = async (): Promise<void> => {
+    await Promise.all([socks?.stop(), dns?.stop()])
+  }
+  try {
+    if (s.on) {
+      const c = section.socks
+      socks = createSocksGateway({
+        listen: s.listen ?? c?.listen ?? SOCKS_LISTEN,
+        passthrough: c?.passthrough,
+        username: c?.username,
+        password: c?.password,
+        maxConnections: c?.max_connections,
+        handshakeTimeout: c?.handshake_timeout_seconds != null ? c.handshake_timeout_seconds * 1000 : undefined,
+        suffixes
+      }, { node, vips })
+      await socks.start()
+    }
+    if (d.on) {
+      const c = section.dns
+      dns = createDnsGateway({
+        listen: d.listen ?? c?.listen ?? DNS_LISTEN,
+        ttl: c?.ttl,
+        suffixes,
+        bareNetworks: c?.bare_names === true ? [...(network != null ? [network] : []), ...Object.keys(config.config.networks)] : [],
+        upstream: c?.upstream
+      }, { resolve, vips })
+      await dns.start()
+    }
+  } catch (err) {
+    await stop().catch(() => {})
+    throw err
+  }
+  log('gateways up: socks %s, dns %s, own virtual IP %s', socks != null ? `${socks.address.host}:${socks.address.port}` : 'off', dns != null ? `${dns.address.host}:${dns.address.port}` : 'off', vip)
+  return { vips, vip, socks, dns, stop }
+}

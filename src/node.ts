@@ -4,7 +4,7 @@ import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createAuthorizedKeys } from './auth/authorized-keys.js'
 import { createConnectionGater } from './auth/gater.js'
-import { DEFAULT_NODE_LISTEN, MAX_STREAMS_PER_PROTOCOL } from './constants.js'
+import { AUTHORIZED_KEYS_POLL_INTERVAL, DEFAULT_NODE_LISTEN, MAX_STREAMS_PER_PROTOCOL } from './constants.js'
 import { connectToPeer, errorText, isRemoteRefusal, neverIdentified, pathOf } from './dialer.js'
 import { ServiceNotFoundError, UnreachableError, NotAuthorizedError } from './errors.js'
 import { loadIdentityFile } from './identity.js'
@@ -119,6 +119,7 @@ class Node implements PeerupNode {
   private readonly lists: AuthorizedKeys[]
   private readonly resolvers: NameResolver[]
   private readonly relays: string[]
+  private expiryTimer?: NodeJS.Timeout
 
   constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, lists: { global?: AuthorizedKeys, all: AuthorizedKeys[] }) {
     const { config } = init.config
@@ -181,6 +182,9 @@ class Node implements PeerupNode {
         await this.services.add({ name, localAddress: svc.local_address, enabled: svc.enabled, protocol: svc.protocol, authorizedKeys: list })
       }
       await serveCatalogue(this.libp2p, this.services)
+      // expires= is checked at connect time; this re-check closes connections whose grant has run out
+      this.expiryTimer = setInterval(() => { this.enforce() }, AUTHORIZED_KEYS_POLL_INTERVAL * 5)
+      this.expiryTimer.unref()
       this.reservations?.start()
     }
   }
@@ -189,6 +193,7 @@ class Node implements PeerupNode {
     const grace = options.graceMs ?? this.init.config.config.daemon.shutdown_grace_seconds * 1000
     const started = Date.now()
     await this.services.stopAccepting()
+    clearInterval(this.expiryTimer)
     this.reservations?.stop()
     const inflight = this.services.tunnels()
     if (inflight.length > 0) {

@@ -274,7 +274,8 @@ class Hop implements HopServer {
       const reply = await readMessage(stop, 'stop', signal)
       if (reply.msg.status !== Status.OK) {
         stop.abort(new Error('stop refused'))
-        await refuse(Status.CONNECTION_FAILED, `destination answered ${reply.msg.status}`)
+        // tell the source when the destination's gater refused it, so it can say "not authorized"
+        await refuse(reply.msg.status === Status.PERMISSION_DENIED ? Status.PERMISSION_DENIED : Status.CONNECTION_FAILED, `destination answered ${reply.msg.status}`)
         return
       }
       stopRest = reply.rest

@@ -21,7 +21,14 @@ describe('tunnel integrity through real processes', () => {
       assert.match(m[1], path === 'relay' ? /^relayed via / : /^direct$/)
       const data = payload(64 * 1024 * 1024)
       const s = await dial(port)
-      const { received, error } = await exchange(s, data, 120_000)
+      const { received, error } = await exchange(s, data, 90_000)
+      if (error != null) {
+        for (const p of [mesh.relayProc, mesh.homeProc, proxy]) p.kill('SIGUSR2')
+        await new Promise(resolve => setTimeout(resolve, 500))
+        console.log('RELAY', mesh.relayProc.stderr().slice(-4000))
+        console.log('HOME', mesh.homeProc.stderr().slice(-4000))
+        console.log('PROXY', proxy.stderr().slice(-4000), 'received', received.length)
+      }
       assert.equal(error, undefined)
       assert.equal(received.length, data.length)
       assert.equal(sha256(received), sha256(data))

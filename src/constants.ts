@@ -16,10 +16,15 @@ export const KAD_PROTOCOL = '/peerup/kad/1.0.0'
 
 /** yamux: initial per-stream receive window (bytes). Larger than the spec's 256 KiB so bulk transfers start fast. */
 export const YAMUX_INITIAL_WINDOW = 4 * 1024 * 1024
-/** yamux: maximum per-stream receive window (bytes). */
-export const YAMUX_MAX_WINDOW = 16 * 1024 * 1024
-/** yamux: read buffer a paused stream may hold before it is reset; must exceed the window (PITFALLS 8). */
-export const YAMUX_MAX_READ_BUFFER = 2 * YAMUX_MAX_WINDOW + 1024 * 1024
+/**
+ * yamux: maximum per-stream receive window (bytes). A paused stream hands its
+ * whole read buffer over in one message when resumed; on a relayed connection
+ * that message feeds Noise's length-prefixed decoder, which aborts the
+ * connection past 16 MiB. So window and read buffer stay well under 16 MiB.
+ */
+export const YAMUX_MAX_WINDOW = 6 * 1024 * 1024
+/** yamux: read buffer a paused stream may hold before it is reset; ≥ 2 windows for the `resume()` bug (PITFALLS 8), < 16 MiB for Noise. */
+export const YAMUX_MAX_READ_BUFFER = 15 * 1024 * 1024
 /** yamux: per-stream write buffer cap; our proxy stops reading its source well before this. */
 export const YAMUX_MAX_WRITE_BUFFER = 64 * 1024 * 1024
 /** Streams per connection (inbound and outbound). */

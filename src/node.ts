@@ -235,7 +235,9 @@ class Node implements PeerupNode {
     const conns = this.libp2p.getConnections()
     await Promise.all(conns.filter(isRelayed).map(async c => { await c.close({ signal }).catch((err: Error) => { c.abort(err) }) }))
     const circuits = conns.filter(c => !isRelayed(c)).flatMap(c => c.streams).filter(s => s.protocol === RELAY_STOP_PROTOCOL)
+    log('closed %d relayed connections; waiting for %d circuits to close at the far end', conns.filter(isRelayed).length, circuits.length)
     await Promise.all(circuits.map(closedOrTimeout))
+    log('circuits closed%s', signal.aborted ? ' (timed out)' : '')
   }
 
   reloadAuth (): void {

@@ -205,6 +205,11 @@ class Node implements PeerupNode {
       ])
       clearTimeout(timer)
       for (const t of this.services.tunnels()) t.abort()
+      // let peers take in the last window of a just-finished tunnel: a socket
+      // closed under their late window update is reset, and the reset drops
+      // data they had not delivered yet
+      const settle = Math.min(500, Math.max(0, grace - (Date.now() - started)))
+      if (settle > 0) await new Promise(resolve => setTimeout(resolve, settle))
     }
     // a finished tunnel's last bytes and FIN can still sit in write buffers (its
     // relayed connection's, then the relay stream's, which waits for the relay's

@@ -70,9 +70,7 @@ export function kickStuckWrites (targets: KickTarget[], intervalMs = 200): () =>
       for (let i = 0; i < chain.length; i++) {
         const layer = chain[i]
         if (typeof layer?.dispatchEvent !== 'function') break // reached the socket
-        let below = chain[i + 1]
-        // the layer below a muxed stream is its muxer's connection: skip to it
-        if (below != null && typeof layer.sendWindowCapacity === 'number' && i > 0) below = chain[i + 1]
+        const below = chain[i + 1]
         const belowBlocked = below != null && blocked(below)
         if (layer.sendWindowCapacity === 0) break // legit: the remote has not granted window
         if (layer.writableNeedsDrain === true && !belowBlocked) {

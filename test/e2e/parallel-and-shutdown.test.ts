@@ -139,7 +139,17 @@ describe('parallel tunnels and graceful shutdown (grace 60 s)', () => {
         return err as Error
       }
     }))
-    const done = await Promise.all(obs.map(async o => await o.closed(90_000)))
+    // diagnostics for a stall: after 30 s every process prints its live tunnels and circuits (SIGUSR2)
+    const stallDump = setTimeout(() => {
+      for (const p of [mesh.relayProc, mesh.homeProc, proc]) p.kill('SIGUSR2')
+      setTimeout(() => {
+        console.log('stall after SIGTERM; state dumps follow')
+        console.log('RELAY', mesh.relayProc.stderr().slice(-6000))
+        console.log('HOME', mesh.homeProc.stderr().slice(-6000))
+        console.log('PROXY', proc.stderr().slice(-6000))
+      }, 1000)
+    }, 30_000)
+    const done = await Promise.all(obs.map(async o => await o.closed(90_000))).finally(() => { clearTimeout(stallDump) })
     // context for a failure: a grace that expired under load looks different from a cut
     const ctx = `${Date.now() - t0} ms after SIGTERM; home: ${mesh.homeProc.stderr().slice(-500)}`
     done.forEach((r, i) => {

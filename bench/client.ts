@@ -1,9 +1,8 @@
 /** The measuring client: bulk transfers, connect→first-byte latency, parallel tunnels. */
 import { createHash, randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
+import { pumpBytes } from './pump.js'
 
-const BLOCK = randomBytes(1024 * 1024)
-const CHUNK = 256 * 1024
 
 function open (port: number): Socket {
   return connect({ host: '127.0.0.1', port, allowHalfOpen: true })
@@ -50,19 +49,7 @@ export async function upload (port: number, bytes: number, idleMs: number): Prom
     })
     s.once('connect', () => {
       s.write(header('U', bytes))
-      let off = 0
-      const pump = (): void => {
-        alive()
-        while (sent < bytes) {
-          const n = Math.min(CHUNK, bytes - sent, BLOCK.length - off)
-          const chunk = BLOCK.subarray(off, off + n)
-          sent += n
-          off = (off + n) % BLOCK.length
-          if (!s.write(chunk)) { s.once('drain', pump); return }
-        }
-        s.end()
-      }
-      pump()
+      pumpBytes(s, bytes, (n) => { sent = n; alive() })
     })
   })
 }

@@ -2,18 +2,15 @@
  * The far end of every benchmarked path, run as its own process so the
  * measuring client and the servers do not share an event loop.
  *
- One port, the mode is chosen by the first byte a client sends:
+ * One port, the mode is chosen by the first byte a client sends:
  * - `U` + u64: upload — count bytes until EOF, reply with the u64 count;
  * - `D` + u64: download — send that many bytes, then FIN;
  * - anything else: echo everything (that byte included), half-close aware.
  *
  * Prints one JSON line `{"port":port}` when listening.
  */
-import { randomBytes } from 'node:crypto'
 import { createServer, type Socket } from 'node:net'
-
-const BLOCK = randomBytes(1024 * 1024)
-const CHUNK = 256 * 1024
+import { pumpBytes } from './pump.js'
 
 function handleBench (s: Socket): void {
   let header = Buffer.alloc(0)
@@ -41,7 +38,7 @@ function handleBench (s: Socket): void {
       mode = 'D'
       s.off('data', onData)
       s.resume()
-      send(s, n)
+      pumpBytes(s, n)
     } else {
       s.destroy()
     }
@@ -53,22 +50,6 @@ function handleBench (s: Socket): void {
     reply.writeBigUInt64BE(BigInt(count))
     s.end(reply)
   })
-}
-
-function send (s: Socket, total: number): void {
-  let sent = 0
-  let off = 0
-  const pump = (): void => {
-    while (sent < total) {
-      const n = Math.min(CHUNK, total - sent, BLOCK.length - off)
-      const chunk = BLOCK.subarray(off, off + n)
-      sent += n
-      off = (off + n) % BLOCK.length
-      if (!s.write(chunk)) { s.once('drain', pump); return }
-    }
-    s.end()
-  }
-  pump()
 }
 
 const bench = createServer({ allowHalfOpen: true }, handleBench)

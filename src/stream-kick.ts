@@ -3,9 +3,6 @@ import type { Connection, Stream } from '@libp2p/interface'
 
 const log = logger('peerup:kick')
 
-/** How many lost wakeups were repaired (for status, metrics and tests). */
-export const kickCounter = { kicks: 0 }
-
 /** A stream and the connection it runs on. */
 export interface KickTarget {
   stream: Stream
@@ -74,13 +71,11 @@ export function kickStuckWrites (targets: KickTarget[], intervalMs = 200): () =>
         const belowBlocked = below != null && blocked(below)
         if (layer.sendWindowCapacity === 0) break // legit: the remote has not granted window
         if (layer.writableNeedsDrain === true && !belowBlocked) {
-          kickCounter.kicks++
           log('layer %d of stream %s waits for a drain that will not come: replaying it', i, s.id)
           layer.dispatchEvent(new Event('drain'))
           break
         }
         if (layer.writableNeedsDrain !== true && (layer.writeBufferLength ?? 0) > 0 && !belowBlocked) {
-          kickCounter.kicks++
           log('layer %d of stream %s holds %d bytes with nothing to wait for: re-running its send queue', i, s.id, layer.writeBufferLength)
           try { layer.send(new Uint8Array(0)) } catch {}
           break

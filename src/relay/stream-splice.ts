@@ -125,7 +125,6 @@ export async function spliceStreams (a: Stream, b: Stream, options: StreamSplice
         if (!fin) { fail(new Error('stream closed without FIN')); return }
         finish()
       }
-      flags[name] = () => ({ pausedForDst, fin })
       Object.defineProperty(flags, name, { enumerable: true, get: () => ({ pausedForDst, fin, resuming, pauseAfterResume }) })
       src.addEventListener('message', onMessage)
       src.addEventListener('remoteCloseWrite', onFin)

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { basename } from 'node:path'
 import { namesFileSchema } from '../config/schema.js'
 import { loadYamlFile } from '../config/yaml-file.js'
@@ -35,11 +35,22 @@ export interface LocalFileResolverInit {
 
 /** Tier 1: the local names file (exact names and aliases). */
 export function localFileResolver (init: LocalFileResolverInit): NameResolver {
+  // parsed entries, kept while the file's identity, size and mtime stay the same
+  let cached: { key: string, entries: LocalName[] } | undefined
+  const entriesNow = (): LocalName[] => {
+    let key = 'missing'
+    try {
+      const st = statSync(init.file, { bigint: true })
+      key = `${st.ino}:${st.size}:${st.mtimeNs}`
+    } catch {}
+    if (cached?.key !== key) cached = { key, entries: key === 'missing' ? [] : readNamesFile(init.file) }
+    return cached.entries
+  }
   return {
     label: basename(init.file),
     async resolve (name: string): Promise<ResolvedName | undefined> {
       const wanted = parseName(name)
-      const entries = readNamesFile(init.file)
+      const entries = entriesNow()
       const candidates = [wanted.canonical]
       if (wanted.network == null && init.network != null) candidates.push(`${wanted.host}.${init.network}`)
       for (const c of candidates) {

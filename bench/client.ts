@@ -4,8 +4,45 @@ import { connect, type Socket } from 'node:net'
 import { pumpBytes } from './pump.js'
 
 
-function open (port: number): Socket {
-  return connect({ host: '127.0.0.1', port, allowHalfOpen: true })
+/** Where the client connects: a loopback port, or a destination through a SOCKS5 proxy. */
+export type Dest = number | { socks: number, host: string, port: number }
+
+/**
+ * A connected socket to `target` (after the SOCKS5 handshake for a proxy
+ * target: no auth, CONNECT by domain name, RFC 1928).
+ */
+async function open (target: Dest, timeoutMs = 20_000): Promise<Socket> {
+  const port = typeof target === 'number' ? target : target.socks
+  const s = connect({ host: '127.0.0.1', port, allowHalfOpen: true })
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { s.destroy(); reject(new Error(`connect to ${JSON.stringify(target)} timed out`)) }, timeoutMs)
+    const fail = (err: Error): void => { clearTimeout(timer); s.destroy(); reject(err) }
+    s.once('error', fail)
+    s.once('connect', () => {
+      if (typeof target === 'number') { clearTimeout(timer); s.off('error', fail); resolve(s); return }
+      const host = Buffer.from(target.host)
+      s.write(Buffer.from([5, 1, 0]))
+      s.write(Buffer.concat([Buffer.from([5, 1, 0, 3, host.length]), host, Buffer.from([target.port >> 8, target.port & 0xff])]))
+      let buf = Buffer.alloc(0)
+      const onData = (d: Buffer): void => {
+        buf = Buffer.concat([buf, d])
+        // method choice (2 bytes) + reply header (4) + bound address + port
+        if (buf.length < 2 + 5) return
+        if (buf[0] !== 5 || buf[1] !== 0) { fail(new Error(`SOCKS5 method refused: ${buf.subarray(0, 2).toString('hex')}`)); return }
+        const r = buf.subarray(2)
+        if (r[1] !== 0) { fail(new Error(`SOCKS5 CONNECT failed with reply ${r[1]}`)); return }
+        const addrLen = r[3] === 1 ? 4 : r[3] === 4 ? 16 : 1 + r[4]
+        const need = 2 + 4 + addrLen + 2
+        if (buf.length < need) return
+        s.off('data', onData)
+        clearTimeout(timer)
+        s.off('error', fail)
+        if (buf.length > need) s.unshift(buf.subarray(need))
+        resolve(s)
+      }
+      s.on('data', onData)
+    })
+  })
 }
 
 function header (mode: 'U' | 'D', n: number): Buffer {
@@ -23,10 +60,10 @@ export interface Transfer { bytes: number, seconds: number }
  * byte count it reports after our FIN. Rejects on a short count, or when
  * nothing moves for `idleMs`.
  */
-export async function upload (port: number, bytes: number, idleMs: number): Promise<Transfer> {
+export async function upload (target: Dest, bytes: number, idleMs: number): Promise<Transfer> {
   const t0 = performance.now()
+  const s = await open(target)
   return await new Promise((resolve, reject) => {
-    const s = open(port)
     const reply: Buffer[] = []
     let sent = 0
     let timer: NodeJS.Timeout | undefined
@@ -47,18 +84,16 @@ export async function upload (port: number, bytes: number, idleMs: number): Prom
       if (got !== bytes) { reject(new Error(`upload: sink counted ${got} of ${bytes} B`)); return }
       resolve({ bytes, seconds: (performance.now() - t0) / 1000 })
     })
-    s.once('connect', () => {
-      s.write(header('U', bytes))
-      pumpBytes(s, bytes, (n) => { sent = n; alive() })
-    })
+    s.write(header('U', bytes))
+    pumpBytes(s, bytes, (n) => { sent = n; alive() })
   })
 }
 
 /** Ask the bench service for `bytes` through `port` and read them until FIN. */
-export async function download (port: number, bytes: number, idleMs: number): Promise<Transfer> {
+export async function download (target: Dest, bytes: number, idleMs: number): Promise<Transfer> {
   const t0 = performance.now()
+  const s = await open(target)
   return await new Promise((resolve, reject) => {
-    const s = open(port)
     let got = 0
     let timer: NodeJS.Timeout | undefined
     const alive = (): void => {
@@ -74,7 +109,7 @@ export async function download (port: number, bytes: number, idleMs: number): Pr
       if (got !== bytes) { reject(new Error(`download: received ${got} of ${bytes} B`)); return }
       resolve({ bytes, seconds: (performance.now() - t0) / 1000 })
     })
-    s.once('connect', () => { s.end(header('D', bytes)) })
+    s.end(header('D', bytes))
   })
 }
 
@@ -82,14 +117,14 @@ export async function download (port: number, bytes: number, idleMs: number): Pr
  * New connection to an echo service → first echoed byte, in ms (the
  * connection is then closed gracefully before resolving).
  */
-export async function firstEcho (port: number, timeoutMs = 10_000): Promise<number> {
+export async function firstEcho (target: Dest, timeoutMs = 10_000): Promise<number> {
   const t0 = performance.now()
+  const s = await open(target, timeoutMs)
   return await new Promise((resolve, reject) => {
-    const s = open(port)
     let t = -1
     const timer = setTimeout(() => { s.destroy(); reject(new Error('first echo byte timed out')) }, timeoutMs)
     s.on('error', err => { clearTimeout(timer); reject(err) })
-    s.once('connect', () => { s.write('x') })
+    s.write('x')
     s.once('data', () => { t = performance.now() - t0; s.end() })
     s.on('data', () => {})
     s.on('close', () => {
@@ -116,7 +151,7 @@ export interface ParallelResult {
  * `bytesEach` bytes, half-closes and must get exactly those bytes back
  * (sha256 compared).
  */
-export async function parallelEcho (port: number, n: number, bytesEach: number, timeoutMs: number): Promise<ParallelResult> {
+export async function parallelEcho (target: Dest, n: number, bytesEach: number, timeoutMs: number): Promise<ParallelResult> {
   const pool = randomBytes(bytesEach + n * 16)
   const t0 = performance.now()
   const errors: string[] = []
@@ -125,8 +160,14 @@ export async function parallelEcho (port: number, n: number, bytesEach: number, 
     const data = Buffer.from(pool.subarray(i * 16, i * 16 + bytesEach))
     data[0] = 0x45 // 'E': the bench service echoes
     const want = createHash('sha256').update(data).digest('hex')
+    let s: Socket
+    try {
+      s = await open(target, timeoutMs)
+    } catch (err) {
+      errors.push(`#${i}: ${(err as Error).message}`)
+      return
+    }
     await new Promise<void>((resolve) => {
-      const s = open(port)
       const h = createHash('sha256')
       let got = 0
       let done = false
@@ -148,7 +189,7 @@ export async function parallelEcho (port: number, n: number, bytesEach: number, 
         else finish()
       })
       s.on('close', () => { finish(`closed after ${got} B`) })
-      s.once('connect', () => { s.end(data) })
+      s.end(data)
     })
   }
   await Promise.all(Array.from({ length: n }, async (_, i) => { await one(i) }))

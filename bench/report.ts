@@ -131,6 +131,24 @@ export function renderMarkdown (r: BenchResult, resultFile: string): string {
     for (const [k, v] of errs) L.push(`- ${k} errors (first ${v.errors.length}): ${v.errors.map(e => `\`${e}\``).join(', ')}`)
     if ((r.scale.ssh?.failed ?? 0) > 0) L.push('- `ssh -L` itself resets part of the connections when this many are opened at the same moment (it has no trouble with 200); the cause was not investigated, as ssh is an anchor here, not a target.')
   }
+  if (r.dns != null) {
+    const d = r.dns
+    L.push('')
+    L.push('## DNS')
+    L.push('')
+    L.push(`\`A ${d.name}\` over UDP on 127.0.0.1, ${d.window} queries in flight for ${d.seconds} s, from one load-generator process (\`bench/dns-load.ts\`). dnsmasq answers the same name from a hosts file (no upstream). CPU is the server process's, per 1000 answers.`)
+    L.push('')
+    L.push('| Server | q/s | p50 ms | p99 ms | errors | timeouts | CPU ms / 1000 q |')
+    L.push('|---|---:|---:|---:|---:|---:|---:|')
+    const row = (label: string, x: NonNullable<typeof d.dnsmasq>): void => { L.push(`| ${label} | ${x.qps} | ${x.p50} | ${x.p99} | ${x.errors} | ${x.timeouts} | ${x.cpuMsPerKQuery ?? 'n/a'} |`) }
+    row('peerup DNS gateway', d.gateway)
+    if (d.dnsmasq != null) row(`dnsmasq ${d.dnsmasqVersion ?? ''}`.trim(), d.dnsmasq)
+    else L.push(`| dnsmasq | ${d.note ?? 'not available'} | | | | | |`)
+    if (d.ratioQps != null) {
+      L.push('')
+      L.push(`The gateway answers ${d.ratioQps}× dnsmasq's rate.`)
+    }
+  }
   L.push('')
   L.push('## Memory')
   L.push('')
@@ -157,7 +175,7 @@ export function renderMarkdown (r: BenchResult, resultFile: string): string {
   L.push('')
   L.push('- Everything runs on 127.0.0.1 in one process tree started by `npm run bench`: the peerup relay, home daemon and client proxies are the real CLI (`node dist/cli/peerup.js`), each in its own process with its own config dir, as in the end-to-end tests.')
   L.push('- The far end of every path is one small Node server process (`bench/servers.ts`): a sink that counts bytes and reports the count after EOF, a source that sends a requested number of bytes, or an echo. The measuring client is the bench process itself. Transfers are timed from `connect()` to the sink\'s count (up) or the source\'s FIN (down), so they include tunnel set-up; byte counts are checked every time.')
-  L.push(`- Paths: raw TCP straight to the server; \`ssh -N -L\` through a throwaway \`sshd\` on a loopback port (own host and user keys in a temp dir, \`StrictModes no\`), once with the default cipher (${r.sshDefaultCipher ?? 'n/a'}) and once with \`-c aes128-gcm@openssh.com\`, each with its own sshd; \`socat TCP-LISTEN:…,fork TCP:…\` when socat is installed; \`peerup proxy home.grewal bench <port> --path direct\` and \`--path relay\`.`)
+  L.push(`- Paths: raw TCP straight to the server; \`ssh -N -L\` through a throwaway \`sshd\` on a loopback port (own host and user keys in a temp dir, \`StrictModes no\`), once with the default cipher (${r.sshDefaultCipher ?? 'n/a'}) and once with \`-c aes128-gcm@openssh.com\`, each with its own sshd; \`socat TCP-LISTEN:…,fork TCP:…\` when socat is installed; \`peerup proxy home.grewal bench <port> --path direct\` and \`--path relay\`; the SOCKS5 gateway (\`peerup gateway --socks\`, CONNECT to \`home.grewal:<port>\`; the handshake is part of every transfer's time).`)
   L.push(`- Each path gets a ${p.warmupMiB} MiB warm-up each way, then ${p.runs} measured runs per direction. Runs are interleaved: every run visits every path, in an order rotated by one each run, and alternates up/down order, so machine drift (this host has ${r.machine.nproc} cores and may be shared) hits all paths alike. The median is reported, with min/max as the variance.`)
   L.push('- CPU per GiB: utime + stime of each process on the path (CLK_TCK 100) read before and after every measured transfer. sshd counts its whole process tree; socat counts its waited-for per-connection children.')
   L.push('- Cold start: the command is spawned with one byte ready on stdin; the time is from `spawn()` to the first byte on its stdout.')

@@ -9,7 +9,7 @@
  * Options: --quick, --runs N, --size MiB, --tunnels N, --no-write (no
  * results/docs), --profile DIR (CPU profiles of relay/home/proxies), and for
  * partial runs that write nothing: --paths raw,ssh,direct,… and
- * --skip latency,cold,scale.
+ * --skip latency,cold,scale,dns.
  */
 import '../src/polyfill.js'
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -18,9 +18,10 @@ import { availableParallelism, loadavg, release } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Harness, PEERUP, freePort, startMesh, type Proc } from '../test/fixtures/mesh.js'
-import { download, firstEcho, parallelEcho, upload } from './client.js'
+import { download, firstEcho, parallelEcho, upload, type Dest } from './client.js'
 import { kill, killAll, killAllSync, track } from './procs.js'
 import { memMiB, trackedCpu, trackedMem, type Mem, type Tracked } from './procstat.js'
+import { measureDns, type DnsResult } from './dns.js'
 import { renderMarkdown, renderSvg } from './report.js'
 import { startSocat, startSshForward, startSshd, sshAvailable, sshStdioArgs, which, type Sshd } from './ssh.js'
 import { median, percentile, round, summarize, type LatencySummary } from './stats.js'
@@ -44,7 +45,7 @@ export interface BenchOptions {
   /** Measure only these path ids (a partial run: nothing is written). */
   paths?: string[]
   /** Skip these sections (a partial run: nothing is written). */
-  skip?: Array<'latency' | 'cold' | 'scale'>
+  skip?: Array<'latency' | 'cold' | 'scale' | 'dns'>
   log?: (line: string) => void
 }
 
@@ -134,6 +135,8 @@ export interface BenchResult {
     coldStart: Record<string, LatencySummary>
   }
   scale: Record<string, { tunnels: number, bytesEach: number, intact: number, failed: number, p50: number, p99: number, wallMs: number, errors: string[] }>
+  /** DNS gateway vs dnsmasq (absent when skipped). */
+  dns?: DnsResult
   targets: Target[]
 }
 
@@ -279,7 +282,7 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
     log(`mesh up: relay pid ${mesh.relayProc.child.pid}, home pid ${mesh.homeProc.child.pid}, proxies direct :${proxyPorts.direct} (${pathDesc.direct}) relay :${proxyPorts.relay} (${pathDesc.relay})`)
 
     const pid = (p: Proc): number => p.child.pid ?? -1
-    const ports: Record<string, number> = { raw: servicePort, direct: proxyPorts.direct, relay: proxyPorts.relay }
+    const ports: Record<string, Dest> = { raw: servicePort, direct: proxyPorts.direct, relay: proxyPorts.relay }
     const tracked: Record<string, Tracked[]> = {
       raw: [],
       direct: [{ role: 'proxy', pid: pid(proxies.direct) }, { role: 'home', pid: pid(mesh.homeProc) }],
@@ -337,6 +340,13 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
     }
     paths.push({ id: 'direct', label: 'peerup direct (proxy --path direct)', short: 'peerup direct', kind: 'peerup', available: true, roles: ['proxy', 'home'] })
     paths.push({ id: 'relay', label: 'peerup relayed (proxy --path relay)', short: 'peerup relayed', kind: 'peerup', available: true, roles: ['proxy', 'relay', 'home'] })
+    // the SOCKS5 gateway: the client app speaks SOCKS5 to `peerup gateway`, which picks the path itself (direct here)
+    const gateway = h.start(['--config', mesh.client.config, 'gateway', '--socks', '127.0.0.1:0'])
+    const socksPort = Number((await gateway.waitFor(/^socks5 127\.0\.0\.1:(\d+)$/m, 30_000))[1])
+    ports.socks = { socks: socksPort, host: 'home.grewal', port: servicePort }
+    tracked.socks = [{ role: 'gateway', pid: pid(gateway) }, { role: 'home', pid: pid(mesh.homeProc) }]
+    memOf['gateway (SOCKS5)'] = { role: 'gateway', pid: pid(gateway) }
+    paths.push({ id: 'socks', label: 'peerup SOCKS5 gateway (auto path: direct)', short: 'peerup SOCKS5', kind: 'peerup', available: true, roles: ['gateway', 'home'] })
     result.paths = paths
     const live = paths.filter(p => p.available && (options.paths == null || options.paths.includes(p.id))).map(p => p.id)
     const skip = new Set(options.skip ?? [])
@@ -516,6 +526,16 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
     const relayAfterTransfers = round(memMiB(pid(mesh.relayProc)).rss, 1)
 
     phase('scale')
+    // -------------------------------------------------------------------- DNS
+    if (!skip.has('dns')) {
+      try {
+        result.dns = await measureDns({ h, clientConfig: mesh.client.config, name: 'home.grewal.p2p', seconds: quick ? 2 : 5, window: 32, log })
+      } catch (err) {
+        log(`dns: failed: ${(err as Error).message}`)
+      }
+    }
+
+    phase('dns')
     // ------------------------------------------------------------- end memory
     await sleep(2000)
     const end: Record<string, number> = {}
@@ -645,7 +665,7 @@ function parseArgs (argv: string[]): BenchOptions {
     else if (a === '--profile') o.profileDir = argv[++i]
     else if (a === '--paths') o.paths = (argv[++i] ?? '').split(',')
     else if (a === '--skip') o.skip = (argv[++i] ?? '').split(',') as BenchOptions['skip']
-    else throw new Error(`unknown option ${a} (known: --quick --runs N --size MiB --tunnels N --no-write --profile DIR --paths raw,ssh,ssh-aes,socat,direct,relay --skip latency,cold,scale)`)
+    else throw new Error(`unknown option ${a} (known: --quick --runs N --size MiB --tunnels N --no-write --profile DIR --paths raw,ssh,ssh-aes,socat,direct,relay,socks --skip latency,cold,scale,dns)`)
   }
   return o
 }

@@ -2,6 +2,16 @@ import { createPeerupNode, loadConfig } from '../../src/index.js'
 import { out } from '../run.js'
 import type { Command } from 'commander'
 
+/**
+ * One word of an ssh `ProxyCommand` (run by the user's shell): single-quoted
+ * when it holds anything but safe characters, and `%` doubled, since ssh
+ * expands `%` tokens before the shell sees the line.
+ */
+function proxyWord (word: string): string {
+  const quoted = /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`
+  return quoted.replaceAll('%', '%%')
+}
+
 export function register (program: Command): void {
   program.command('resolve <name>')
     .description('resolve a name: names file, then the network\'s relay, then a literal peer ID')
@@ -32,8 +42,8 @@ export function register (program: Command): void {
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       const network = opts.network ?? cfg.config.network.name
       const self = process.argv[1]
-      const peerup = self.endsWith('peerup.js') ? `${process.execPath} ${self}` : 'peerup'
-      const conf = cmd.optsWithGlobals().config != null ? ` --config ${cfg.file}` : ''
+      const peerup = self.endsWith('peerup.js') ? `${proxyWord(process.execPath)} ${proxyWord(self)}` : 'peerup'
+      const conf = cmd.optsWithGlobals().config != null ? ` --config ${proxyWord(cfg.file)}` : ''
       const hosts = network != null ? `*.${network} *.${network}.p2p` : '*.p2p'
       out(`# peerup: ssh user@<host>.${network ?? '<network>'} reaches the host's "ssh" service through the mesh`)
       out(`Host ${hosts}`)

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import { removeNameFromFile } from '../../src/index.js'
@@ -205,14 +205,17 @@ describe('real OpenSSH through peerup (ProxyCommand, port mapping, scp, ssh-conf
     assert.match(sshdLog, /subsystem 'sftp'/, 'the upload used the SFTP subsystem')
   })
 
-  it('the block printed by "peerup ssh-config" works as an ssh config file', async () => {
-    const r = await mesh.client$(['ssh-config'])
+  it('the block printed by "peerup ssh-config" works as an ssh config file, also from a config dir named with a space, a quote and a %', async () => {
+    // the same identity and files, in a directory whose name needs quoting in a ProxyCommand
+    const odd = join(dir, "it's 100% mine")
+    cpSync(mesh.client.dir, odd, { recursive: true })
+    const r = await mesh.h.run(['--config', join(odd, 'config.yaml'), 'ssh-config'])
     assert.equal(r.code, 0, r.stderr)
     const text = r.stdout.toString()
     assert.match(text, /^Host \*\.grewal(\s|$)/m)
     const pc = text.match(/^\s+ProxyCommand (.+)$/m)
     assert.ok(pc != null, text)
-    assert.match(pc[1], /--config \S+ nc %h %p$/)
+    assert.match(pc[1], /--config '.+100%% mine\/config\.yaml' nc %h %p$/)
     const file = join(dir, 'ssh_config')
     writeFileSync(file, text, { mode: 0o600 })
     // appended lines belong to the Host *.grewal block

@@ -73,6 +73,8 @@ export interface HopServerInit {
 export interface HopReservation {
   peer: string
   expire: number
+  /** The connection the reservation was made on; it ends with that connection. */
+  connectionId: string
 }
 
 /** Counters of the HOP server. */
@@ -162,10 +164,11 @@ class Hop implements HopServer {
     }, { maxInboundStreams: 4096, maxOutboundStreams: 4096, runOnLimitedConnection: false })
     // a reservation lives only while its peer is connected: the count never exceeds live peers
     this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
+    this.components.events.addEventListener('connection:close', this.onConnectionClose)
     this.sweep = setInterval(() => {
       const now = Date.now()
       for (const [peer, r] of this.reservations) if (r.expire <= now) this.reservations.delete(peer)
-      this.rate.clear()
+      for (const peer of this.rate.keys()) if (this.rate.get(peer)!.second < Math.floor(now / 1000) - 1) this.rate.delete(peer)
     }, 60_000)
     this.sweep.unref()
   }
@@ -174,6 +177,7 @@ class Hop implements HopServer {
     this.shutdown.abort(new Error('relay stopping'))
     clearInterval(this.sweep)
     this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.components.events.removeEventListener('connection:close', this.onConnectionClose)
     await this.components.registrar.unhandle(HOP_PROTOCOL)
     this.reservations.clear()
   }
@@ -190,6 +194,12 @@ class Hop implements HopServer {
 
   private readonly onDisconnect = (evt: any): void => {
     this.reservations.delete(evt.detail.toString())
+  }
+
+  private readonly onConnectionClose = (evt: any): void => {
+    const conn: Connection = evt.detail
+    const peer = conn.remotePeer.toString()
+    if (this.reservations.get(peer)?.connectionId === conn.id) this.reservations.delete(peer)
   }
 
   private limit (): PbLimit | undefined {
@@ -248,8 +258,10 @@ class Hop implements HopServer {
       await refuse(Status.RESERVATION_REFUSED, 'reservation table full')
       return
     }
+    // the peer may have gone while its request was in flight: a slot for a dead connection would never be freed
+    if (conn.status !== 'open') { await refuse(Status.RESERVATION_REFUSED, 'connection closed'); return }
     const expire = Date.now() + (this.init.reservationTtl ?? 2 * 60 * 60 * 1000)
-    this.reservations.set(peer, { peer, expire })
+    this.reservations.set(peer, { peer, expire, connectionId: conn.id })
     const addrs = (this.components.addressManager.getAddresses() as any[])
       .filter(a => !a.toString().includes('/p2p-circuit'))
       .map(a => a.bytes as Uint8Array)

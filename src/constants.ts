@@ -51,8 +51,8 @@ export const RELAY_CONNECTIONS_PER_HOST_PER_SECOND = 100
 export const RELAY_MAX_CIRCUITS = 1024
 /** Relay: circuits one source peer may have open at once. */
 export const RELAY_MAX_CIRCUITS_PER_PEER = 64
-/** Relay: circuits one source peer may open per second. */
-export const RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND = 50
+/** Relay: circuits one source peer may open per second, sustained (bursts of twice this). */
+export const RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND = 20
 /** Relay: the status socket (`peerup relay status`), relative to the config file's directory. */
 export const RELAY_STATUS_SOCKET = 'relay.sock'
 

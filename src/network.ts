@@ -63,7 +63,7 @@ export interface NetworkInit {
     maxCircuits?: number
     /** Circuits one source peer may have open at once. @default 64 */
     maxCircuitsPerPeer?: number
-    /** Circuits one source peer may open per second. @default 50 */
+    /** Circuits one source peer may open per second (token bucket, bursts of twice this). @default 20 */
     maxCircuitsPerPeerPerSecond?: number
   }
   /**

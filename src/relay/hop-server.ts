@@ -42,10 +42,11 @@ export interface HopServerInit {
    */
   handshakeTimeout?: number
   /**
-   * Most circuits one source peer may open per second (a member in a tight
-   * loop cannot starve the others).
+   * Circuits one source peer may open per second, sustained (a token
+   * bucket allowing bursts of twice this); a member in a tight loop cannot
+   * starve the others.
    *
-   * @default 50
+   * @default 20
    */
   maxCircuitsPerPeerPerSecond?: number
   /**
@@ -153,7 +154,7 @@ class Hop implements HopServer {
   private readonly bySource = new Map<string, number>()
   private readonly live = new Set<{ counters: { aToB: number, bToA: number }, paused: () => boolean }>()
   private readonly shutdown = new AbortController()
-  private readonly rate = new Map<string, { second: number, n: number }>()
+  private readonly rate = new Map<string, { tokens: number, last: number }>()
   private sweep?: NodeJS.Timeout
 
   constructor (private readonly components: HopComponents, private readonly init: HopServerInit) {}
@@ -168,7 +169,7 @@ class Hop implements HopServer {
     this.sweep = setInterval(() => {
       const now = Date.now()
       for (const [peer, r] of this.reservations) if (r.expire <= now) this.reservations.delete(peer)
-      for (const peer of this.rate.keys()) if (this.rate.get(peer)!.second < Math.floor(now / 1000) - 1) this.rate.delete(peer)
+      for (const [peer, b] of this.rate) if (now - b.last > 60_000) this.rate.delete(peer)
     }, 60_000)
     this.sweep.unref()
   }
@@ -275,13 +276,18 @@ class Hop implements HopServer {
     log('reserved a slot for %s', peer)
   }
 
+  /** Token bucket per source peer: `rate` circuits per second, bursts of twice that. */
   private allowRate (peer: string): boolean {
-    const max = this.init.maxCircuitsPerPeerPerSecond ?? 50
-    const second = Math.floor(Date.now() / 1000)
-    const r = this.rate.get(peer)
-    if (r == null || r.second !== second) { this.rate.set(peer, { second, n: 1 }); return true }
-    r.n++
-    return r.n <= max
+    const rate = this.init.maxCircuitsPerPeerPerSecond ?? 20
+    const burst = 2 * rate
+    const now = Date.now()
+    const b = this.rate.get(peer) ?? { tokens: burst, last: now }
+    b.tokens = Math.min(burst, b.tokens + (now - b.last) / 1000 * rate)
+    b.last = now
+    this.rate.set(peer, b)
+    if (b.tokens < 1) return false
+    b.tokens--
+    return true
   }
 
   private async connect (stream: Stream, conn: Connection, req: CircuitMessage, rest: Uint8Array, signal: AbortSignal, handshakeDone: () => void): Promise<void> {

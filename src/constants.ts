@@ -43,6 +43,18 @@ export const RELAY_MAX_RESERVATIONS = 1024
 export const RELAY_RESERVATION_TTL = 2 * 60 * 60 * 1000
 /** Relay: default connection limit per relay (connection manager). */
 export const RELAY_MAX_CONNECTIONS = 4096
+/** Relay: connections still in their handshake (TCP accepted, Noise not done) at once; more are refused at accept. */
+export const RELAY_MAX_PENDING_CONNECTIONS = 256
+/** Relay: new inbound connections per second from one IP address; more are refused at accept. */
+export const RELAY_CONNECTIONS_PER_HOST_PER_SECOND = 100
+/** Relay: circuits open at once (each may hold up to about two yamux windows while its target is slow). */
+export const RELAY_MAX_CIRCUITS = 1024
+/** Relay: circuits one source peer may have open at once. */
+export const RELAY_MAX_CIRCUITS_PER_PEER = 64
+/** Relay: circuits one source peer may open per second, sustained (bursts of twice this). */
+export const RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND = 20
+/** Relay: the status socket (`peerup relay status`), relative to the config file's directory. */
+export const RELAY_STATUS_SOCKET = 'relay.sock'
 
 /** Home node: first retry delay for relay reservations (ms). */
 export const RESERVATION_RETRY_MIN = 500

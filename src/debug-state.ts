@@ -3,6 +3,8 @@
  * circuits), so an operator can see where data is stuck: the CLI prints
  * `dumpState()` to stderr on SIGUSR2.
  */
+import { processStats } from './process-stats.js'
+
 const providers = new Map<string, () => unknown>()
 
 /** Register a state provider; returns a function that unregisters it. */
@@ -11,9 +13,9 @@ export function registerState (key: string, describe: () => unknown): () => void
   return () => { providers.delete(key) }
 }
 
-/** Describe every registered object. */
+/** Describe the process (memory, heap, open descriptors) and every registered object. */
 export function dumpState (): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
+  const out: Record<string, unknown> = { process: processStats() }
   for (const [k, f] of providers) {
     try { out[k] = f() } catch (err: any) { out[k] = `error: ${err.message}` }
   }

@@ -10,7 +10,8 @@ import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import { hopServer } from './relay/hop-server.js'
 import {
-  KAD_PROTOCOL, MAX_STREAMS_PER_CONNECTION, RELAY_MAX_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_RESERVATION_TTL,
+  KAD_PROTOCOL, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
+  RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_RESERVATION_TTL,
   YAMUX_INITIAL_WINDOW, YAMUX_MAX_READ_BUFFER, YAMUX_MAX_WINDOW, YAMUX_MAX_WRITE_BUFFER
 } from './constants.js'
 import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
@@ -58,6 +59,12 @@ export interface NetworkInit {
      * @default 'peerup'
      */
     engine?: 'peerup' | 'stock'
+    /** Circuits open at once. @default 1024 */
+    maxCircuits?: number
+    /** Circuits one source peer may have open at once. @default 64 */
+    maxCircuitsPerPeer?: number
+    /** Circuits one source peer may open per second (token bucket, bursts of twice this). @default 20 */
+    maxCircuitsPerPeerPerSecond?: number
   }
   /**
    * Hosts whose connections are exempt from the connection manager's rate
@@ -72,6 +79,18 @@ export interface NetworkInit {
    * @default 4096 for relays, 1024 otherwise
    */
   maxConnections?: number
+  /**
+   * Inbound connections still handshaking at once.
+   *
+   * @default 256 for relays, 64 otherwise
+   */
+  maxPendingConnections?: number
+  /**
+   * New inbound connections per second from one host (hosts in `allow` are exempt).
+   *
+   * @default 100 for relays, 20 otherwise
+   */
+  connectionsPerHostPerSecond?: number
   /**
    * Run the private Kademlia DHT (`/peerup/kad/1.0.0`): server mode on
    * relays (the bootstrap peers), client mode elsewhere.
@@ -109,6 +128,9 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
       maxReservations: relay.maxReservations ?? RELAY_MAX_RESERVATIONS,
       reservationTtl: relay.reservationTtl ?? RELAY_RESERVATION_TTL,
       limits: relay.limits,
+      maxCircuits: relay.maxCircuits ?? RELAY_MAX_CIRCUITS,
+      maxCircuitsPerPeer: relay.maxCircuitsPerPeer ?? RELAY_MAX_CIRCUITS_PER_PEER,
+      maxCircuitsPerPeerPerSecond: relay.maxCircuitsPerPeerPerSecond ?? RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND,
       canReserve: (peer) => gater.denyInboundRelayReservation?.(peer as any) !== true,
       canConnect: (source, destination) => gater.denyOutboundRelayedConnection?.(source as any, destination as any) !== true
     })
@@ -170,8 +192,8 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     connectionGater: init.connectionGater,
     connectionManager: {
       maxConnections,
-      maxIncomingPendingConnections: relay != null ? 256 : 64,
-      inboundConnectionThreshold: relay != null ? 100 : 20,
+      maxIncomingPendingConnections: init.maxPendingConnections ?? (relay != null ? RELAY_MAX_PENDING_CONNECTIONS : 64),
+      inboundConnectionThreshold: init.connectionsPerHostPerSecond ?? (relay != null ? RELAY_CONNECTIONS_PER_HOST_PER_SECOND : 20),
       allow: (init.allow ?? []).map(toAllowMultiaddr)
     },
     connectionMonitor: { enabled: true, abortConnectionOnPingFailure: false } as any,

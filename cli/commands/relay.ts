@@ -1,4 +1,4 @@
-import { createRelayServer, loadConfig, readRegistryFile, removeFromRegistryFile, NameNotFoundError, UsageError } from '../../src/index.js'
+import { createRelayServer, loadConfig, queryStatusSocket, readRegistryFile, removeFromRegistryFile, NameNotFoundError, UsageError, constants } from '../../src/index.js'
 import { info, out, table } from '../run.js'
 import type { Command } from 'commander'
 
@@ -24,6 +24,30 @@ export function register (program: Command): void {
       process.on('SIGTERM', stop)
       process.on('SIGINT', stop)
       process.on('SIGHUP', () => { info('relay: reloading authorized_keys'); server.reloadAuth() })
+    })
+  relay.command('status')
+    .description('ask the running relay (same config) for its reservations, circuits, memory and open descriptors')
+    .option('--json', 'JSON output: {peerId, reservations, activeCircuits, circuitsOpened, circuitsRefused, refusedByLimit, bytesRelayed, bytesInFlightCircuits, pausedCircuits, connections, peers, process: {rssMiB, heapUsedMiB, heapTotalMiB, externalMiB, arrayBuffersMiB, fds, uptimeSeconds}}')
+    .action(async (opts, cmd) => {
+      const cfg = loadConfig(cmd.optsWithGlobals().config)
+      if (cfg.config.role !== 'relay') throw new UsageError(`${cfg.file}: role is "${cfg.config.role}"; "peerup relay status" needs role: relay`)
+      const socket = cfg.config.relay?.status_socket ?? constants.RELAY_STATUS_SOCKET
+      if (socket === false) throw new UsageError(`${cfg.file}: relay.status_socket is false; turn it on to query the relay`)
+      const s = await queryStatusSocket(cfg.path(socket)) as Record<string, any>
+      if (opts.json === true) { out(JSON.stringify(s)); return }
+      const p = s.process ?? {}
+      table([
+        ['peer ID', String(s.peerId)],
+        ['reservations', String(s.reservations)],
+        ['connections', `${s.connections} (${s.peers} peers)`],
+        ['circuits open', `${s.activeCircuits} (${s.pausedCircuits} paused by a slow side)`],
+        ['circuits opened', String(s.circuitsOpened)],
+        ['circuits refused', `${s.circuitsRefused} (${s.refusedByLimit} by a limit)`],
+        ['bytes relayed', String(s.bytesRelayed + s.bytesInFlightCircuits)],
+        ['memory', `RSS ${p.rssMiB} MiB, heap ${p.heapUsedMiB}/${p.heapTotalMiB} MiB, buffers ${p.arrayBuffersMiB} MiB`],
+        ['open fds', String(p.fds)],
+        ['uptime', `${p.uptimeSeconds} s`]
+      ])
     })
   const names = relay.command('names').description('the relay\'s name registry')
   const registryFile = (cmd: Command): string => {

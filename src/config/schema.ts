@@ -1,5 +1,9 @@
 import { z } from 'zod'
-import { DNS_LISTEN, DNS_SUFFIXES, DNS_TTL, DNS_UPSTREAM, SOCKS_HANDSHAKE_TIMEOUT, SOCKS_LISTEN, SOCKS_MAX_CONNECTIONS } from '../constants.js'
+import {
+  DNS_LISTEN, DNS_SUFFIXES, DNS_TTL, DNS_UPSTREAM, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
+  RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_STATUS_SOCKET,
+  SOCKS_HANDSHAKE_TIMEOUT, SOCKS_LISTEN, SOCKS_MAX_CONNECTIONS
+} from '../constants.js'
 
 /** A DNS label: service names, host and network names. */
 export const LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
@@ -42,7 +46,15 @@ export const relayServerSchema = z.strictObject({
   limits: z.strictObject({
     data_bytes: z.number().int().positive().optional(),
     duration_seconds: z.number().int().positive().optional()
-  }).default({})
+  }).default({}),
+  max_circuits: z.number().int().positive().default(RELAY_MAX_CIRCUITS),
+  max_circuits_per_peer: z.number().int().positive().default(RELAY_MAX_CIRCUITS_PER_PEER),
+  max_circuits_per_peer_per_second: z.number().int().positive().default(RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND),
+  max_connections: z.number().int().positive().default(RELAY_MAX_CONNECTIONS),
+  max_pending_connections: z.number().int().positive().default(RELAY_MAX_PENDING_CONNECTIONS),
+  connections_per_host_per_second: z.number().int().positive().default(RELAY_CONNECTIONS_PER_HOST_PER_SECOND),
+  /** `peerup relay status` socket; false turns it off. */
+  status_socket: z.union([z.string().min(1), z.literal(false)]).default(RELAY_STATUS_SOCKET)
 })
 
 /** The `daemon:` section. */

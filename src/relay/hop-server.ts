@@ -42,12 +42,28 @@ export interface HopServerInit {
    */
   handshakeTimeout?: number
   /**
-   * Most circuits one source peer may open per second (a member in a tight
-   * loop cannot starve the others).
+   * Circuits one source peer may open per second, sustained (a token
+   * bucket allowing bursts of twice this); a member in a tight loop cannot
+   * starve the others.
    *
-   * @default 50
+   * @default 20
    */
   maxCircuitsPerPeerPerSecond?: number
+  /**
+   * Most circuits open at once through this relay. Each open circuit may
+   * hold up to about two yamux windows of data in the relay while its target
+   * is slow, so this bounds the relay's memory.
+   *
+   * @default 1024
+   */
+  maxCircuits?: number
+  /**
+   * Most circuits one source peer may have open at once. One client needs
+   * one circuit per home it talks to (its tunnels share that circuit).
+   *
+   * @default 64
+   */
+  maxCircuitsPerPeer?: number
   /** May this peer reserve a slot? */
   canReserve?: (peer: string) => boolean
   /** May `source` open a circuit to `destination`? */
@@ -58,6 +74,8 @@ export interface HopServerInit {
 export interface HopReservation {
   peer: string
   expire: number
+  /** The connection the reservation was made on; it ends with that connection. */
+  connectionId: string
 }
 
 /** Counters of the HOP server. */
@@ -66,7 +84,13 @@ export interface HopStats {
   activeCircuits: number
   circuitsOpened: number
   circuitsRefused: number
+  /** Circuits refused by a limit (rate, per-peer or total circuits, reservation table full). */
+  refusedByLimit: number
   bytesRelayed: number
+  /** Bytes relayed by the circuits open now. */
+  bytesInFlightCircuits: number
+  /** Circuits that a slow or frozen destination has paused right now (either direction). */
+  pausedCircuits: number
 }
 
 /** The relay's HOP server. */
@@ -126,9 +150,11 @@ function isCircuit (conn: Connection): boolean {
 
 class Hop implements HopServer {
   readonly reservations = new Map<string, HopReservation>()
-  private readonly counters = { circuitsOpened: 0, circuitsRefused: 0, bytesRelayed: 0, activeCircuits: 0 }
+  private readonly counters = { circuitsOpened: 0, circuitsRefused: 0, refusedByLimit: 0, bytesRelayed: 0, activeCircuits: 0 }
+  private readonly bySource = new Map<string, number>()
+  private readonly live = new Set<{ counters: { aToB: number, bToA: number }, paused: () => boolean }>()
   private readonly shutdown = new AbortController()
-  private readonly rate = new Map<string, { second: number, n: number }>()
+  private readonly rate = new Map<string, { tokens: number, last: number }>()
   private sweep?: NodeJS.Timeout
 
   constructor (private readonly components: HopComponents, private readonly init: HopServerInit) {}
@@ -139,10 +165,11 @@ class Hop implements HopServer {
     }, { maxInboundStreams: 4096, maxOutboundStreams: 4096, runOnLimitedConnection: false })
     // a reservation lives only while its peer is connected: the count never exceeds live peers
     this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
+    this.components.events.addEventListener('connection:close', this.onConnectionClose)
     this.sweep = setInterval(() => {
       const now = Date.now()
       for (const [peer, r] of this.reservations) if (r.expire <= now) this.reservations.delete(peer)
-      this.rate.clear()
+      for (const [peer, b] of this.rate) if (now - b.last > 60_000) this.rate.delete(peer)
     }, 60_000)
     this.sweep.unref()
   }
@@ -151,16 +178,29 @@ class Hop implements HopServer {
     this.shutdown.abort(new Error('relay stopping'))
     clearInterval(this.sweep)
     this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.components.events.removeEventListener('connection:close', this.onConnectionClose)
     await this.components.registrar.unhandle(HOP_PROTOCOL)
     this.reservations.clear()
   }
 
   stats (): HopStats {
-    return { reservations: this.reservations.size, ...this.counters }
+    let bytesInFlightCircuits = 0
+    let pausedCircuits = 0
+    for (const c of this.live) {
+      bytesInFlightCircuits += c.counters.aToB + c.counters.bToA
+      if (c.paused()) pausedCircuits++
+    }
+    return { reservations: this.reservations.size, ...this.counters, bytesInFlightCircuits, pausedCircuits }
   }
 
   private readonly onDisconnect = (evt: any): void => {
     this.reservations.delete(evt.detail.toString())
+  }
+
+  private readonly onConnectionClose = (evt: any): void => {
+    const conn: Connection = evt.detail
+    const peer = conn.remotePeer.toString()
+    if (this.reservations.get(peer)?.connectionId === conn.id) this.reservations.delete(peer)
   }
 
   private limit (): PbLimit | undefined {
@@ -215,11 +255,14 @@ class Hop implements HopServer {
     if (isCircuit(conn)) { await refuse(Status.PERMISSION_DENIED, 'over a relayed connection'); return }
     if (this.init.canReserve != null && !this.init.canReserve(peer)) { await refuse(Status.PERMISSION_DENIED, 'not a member'); return }
     if (!this.reservations.has(peer) && this.reservations.size >= (this.init.maxReservations ?? 1024)) {
+      this.counters.refusedByLimit++
       await refuse(Status.RESERVATION_REFUSED, 'reservation table full')
       return
     }
+    // the peer may have gone while its request was in flight: a slot for a dead connection would never be freed
+    if (conn.status !== 'open') { await refuse(Status.RESERVATION_REFUSED, 'connection closed'); return }
     const expire = Date.now() + (this.init.reservationTtl ?? 2 * 60 * 60 * 1000)
-    this.reservations.set(peer, { peer, expire })
+    this.reservations.set(peer, { peer, expire, connectionId: conn.id })
     const addrs = (this.components.addressManager.getAddresses() as any[])
       .filter(a => !a.toString().includes('/p2p-circuit'))
       .map(a => a.bytes as Uint8Array)
@@ -233,13 +276,18 @@ class Hop implements HopServer {
     log('reserved a slot for %s', peer)
   }
 
+  /** Token bucket per source peer: `rate` circuits per second, bursts of twice that. */
   private allowRate (peer: string): boolean {
-    const max = this.init.maxCircuitsPerPeerPerSecond ?? 50
-    const second = Math.floor(Date.now() / 1000)
-    const r = this.rate.get(peer)
-    if (r == null || r.second !== second) { this.rate.set(peer, { second, n: 1 }); return true }
-    r.n++
-    return r.n <= max
+    const rate = this.init.maxCircuitsPerPeerPerSecond ?? 20
+    const burst = 2 * rate
+    const now = Date.now()
+    const b = this.rate.get(peer) ?? { tokens: burst, last: now }
+    b.tokens = Math.min(burst, b.tokens + (now - b.last) / 1000 * rate)
+    b.last = now
+    this.rate.set(peer, b)
+    if (b.tokens < 1) return false
+    b.tokens--
+    return true
   }
 
   private async connect (stream: Stream, conn: Connection, req: CircuitMessage, rest: Uint8Array, signal: AbortSignal, handshakeDone: () => void): Promise<void> {
@@ -260,12 +308,26 @@ class Hop implements HopServer {
       return
     }
     const destination = dst.toString()
-    if (!this.allowRate(source)) { await refuse(Status.RESOURCE_LIMIT_EXCEEDED, 'too many circuits per second'); return }
+    if (!this.allowRate(source)) { this.counters.refusedByLimit++; await refuse(Status.RESOURCE_LIMIT_EXCEEDED, 'too many circuits per second'); return }
+    if (this.counters.activeCircuits >= (this.init.maxCircuits ?? 1024)) { this.counters.refusedByLimit++; await refuse(Status.RESOURCE_LIMIT_EXCEEDED, 'too many circuits on this relay'); return }
+    if ((this.bySource.get(source) ?? 0) >= (this.init.maxCircuitsPerPeer ?? 64)) { this.counters.refusedByLimit++; await refuse(Status.RESOURCE_LIMIT_EXCEEDED, 'too many circuits from this peer'); return }
     if (this.init.canConnect != null && !this.init.canConnect(source, destination)) { await refuse(Status.PERMISSION_DENIED, `not allowed to ${destination}`); return }
     if (!this.reservations.has(destination)) { await refuse(Status.NO_RESERVATION, `${destination} has no reservation`); return }
     const dstConn = (this.components.connectionManager.getConnections(dst) as Connection[]).find(c => c.status === 'open' && !isCircuit(c))
     if (dstConn == null) { await refuse(Status.NO_RESERVATION, `${destination} is not connected`); return }
 
+    this.bySource.set(source, (this.bySource.get(source) ?? 0) + 1)
+    this.counters.activeCircuits++
+    try {
+      await this.open(stream, conn, dstConn, source, destination, rest, signal, handshakeDone, refuse)
+    } finally {
+      this.counters.activeCircuits--
+      const n = (this.bySource.get(source) ?? 1) - 1
+      if (n <= 0) this.bySource.delete(source); else this.bySource.set(source, n)
+    }
+  }
+
+  private async open (stream: Stream, conn: Connection, dstConn: Connection, source: string, destination: string, rest: Uint8Array, signal: AbortSignal, handshakeDone: () => void, refuse: (status: number, why: string) => Promise<void>): Promise<void> {
     let stop: Stream
     let stopRest: Uint8Array
     try {
@@ -289,21 +351,21 @@ class Hop implements HopServer {
     if (rest.byteLength > 0) stream.unshift(rest)
     if (stopRest.byteLength > 0) stop.unshift(stopRest)
     this.counters.circuitsOpened++
-    this.counters.activeCircuits++
     log('circuit %s -> %s open', source, destination)
     const limits = this.init.limits
     const circuitSignal = limits?.durationMs != null
       ? AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(limits.durationMs)])
       : this.shutdown.signal
     const counters = { aToB: 0, bToA: 0 }
+    const entry = { counters, paused: () => stream.readStatus === 'paused' || stop.readStatus === 'paused' }
+    this.live.add(entry)
     const result = await spliceStreams(stream, stop, {
       highWaterMark: this.init.highWaterMark,
       dataLimit: limits?.dataBytes,
       signal: circuitSignal,
       counters,
       connections: [conn, dstConn]
-    })
-    this.counters.activeCircuits--
+    }).finally(() => { this.live.delete(entry) })
     this.counters.bytesRelayed += result.aToB + result.bToA
     log('circuit %s -> %s closed (%d / %d bytes, %s)', source, destination, result.aToB, result.bToA, result.clean ? 'clean' : result.error?.message)
   }

@@ -4,7 +4,13 @@ import { createConnectionGater } from '../auth/gater.js'
 import { DEFAULT_RELAY_LISTEN } from '../constants.js'
 import { loadIdentityFile } from '../identity.js'
 import { createNetwork } from '../network.js'
+import { relayServerSchema } from '../config/schema.js'
+import { registerState } from '../debug-state.js'
+import { processStats } from '../process-stats.js'
 import { startNameRegistry } from './name-registry.js'
+import { serveStatusSocket } from './status-socket.js'
+import type { ProcessStats } from '../process-stats.js'
+import type { StatusSocket } from './status-socket.js'
 import type { AuthorizedKeys } from '../auth/authorized-keys.js'
 import type { NameRegistry } from './name-registry.js'
 import type { HopStats } from './hop-server.js'
@@ -37,8 +43,22 @@ export interface RelayServer {
   reservationCount (): number
   /** Relay counters (reservations, circuits, bytes). */
   stats (): HopStats
+  /** Counters, connections, memory and descriptors: what `peerup relay status` prints. */
+  status (): RelayStatus
+  /** The status socket's path, or undefined when it is off. */
+  readonly statusSocket?: string
   /** Re-read the members file (SIGHUP). */
   reloadAuth (): void
+}
+
+/** A relay's status (`peerup relay status --json`). */
+export interface RelayStatus extends HopStats {
+  peerId: string
+  /** Open connections (all peers, relayed ones included). */
+  connections: number
+  /** Distinct peers connected. */
+  peers: number
+  process: ProcessStats
 }
 
 /**
@@ -52,7 +72,7 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
   const privateKey = loadIdentityFile(path(config.identity.key_file))
   const gating = config.security.enable_gating
   const members = gating ? createAuthorizedKeys({ file: path(config.security.authorized_keys_file) }) : undefined
-  const relayCfg = config.relay ?? { max_reservations: 1024, reservation_ttl_seconds: 7200, name_registry: true, registry_file: 'names-registry.json', engine: 'peerup' as const, limits: {} }
+  const relayCfg = config.relay ?? relayServerSchema.parse({})
   const libp2p = await createNetwork({
     privateKey,
     listen: init.listen ?? config.network.listen ?? DEFAULT_RELAY_LISTEN,
@@ -63,7 +83,13 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
       enabled: gating,
       relay: true
     }),
+    maxConnections: relayCfg.max_connections,
+    maxPendingConnections: relayCfg.max_pending_connections,
+    connectionsPerHostPerSecond: relayCfg.connections_per_host_per_second,
     relayServer: {
+      maxCircuits: relayCfg.max_circuits,
+      maxCircuitsPerPeer: relayCfg.max_circuits_per_peer,
+      maxCircuitsPerPeerPerSecond: relayCfg.max_circuits_per_peer_per_second,
       maxReservations: relayCfg.max_reservations,
       reservationTtl: relayCfg.reservation_ttl_seconds * 1000,
       engine: relayCfg.engine,
@@ -82,18 +108,34 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     }
   })
   let registry: NameRegistry | undefined
+  let statusSocket: StatusSocket | undefined
+  let unregister: (() => void) | undefined
+  const statusFile = relayCfg.status_socket === false ? undefined : path(relayCfg.status_socket)
+  const stats = (): HopStats => (libp2p.services as any).relay?.stats?.() ?? { reservations: (libp2p.services as any).relay?.reservations?.size ?? 0, activeCircuits: 0, circuitsOpened: 0, circuitsRefused: 0, refusedByLimit: 0, bytesRelayed: 0, bytesInFlightCircuits: 0, pausedCircuits: 0 }
+  const status = (): RelayStatus => ({
+    peerId: libp2p.peerId.toString(),
+    ...stats(),
+    connections: libp2p.getConnections().length,
+    peers: libp2p.getPeers().length,
+    process: processStats()
+  })
   return {
     libp2p,
     peerId: libp2p.peerId.toString(),
     members,
     registryFile: path(relayCfg.registry_file),
+    statusSocket: statusFile,
     async start () {
       await libp2p.start()
+      unregister = registerState('relay', status)
+      if (statusFile != null) statusSocket = await serveStatusSocket({ file: statusFile, describe: status })
       if (relayCfg.name_registry) {
         registry = await startNameRegistry({ libp2p, file: path(relayCfg.registry_file), isMember: (p) => members?.isAuthorized(p) ?? true })
       }
     },
     async stop () {
+      unregister?.()
+      await statusSocket?.close()
       registry?.stop()
       members?.close()
       await libp2p.stop()
@@ -104,9 +146,8 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     reservationCount () {
       return (libp2p.services as any).relay?.reservations?.size ?? 0
     },
-    stats () {
-      return (libp2p.services as any).relay?.stats?.() ?? { reservations: (libp2p.services as any).relay?.reservations?.size ?? 0, activeCircuits: 0, circuitsOpened: 0, circuitsRefused: 0, bytesRelayed: 0 }
-    },
+    stats,
+    status,
     reloadAuth () { members?.reload() }
   }
 }

@@ -5,6 +5,9 @@ import { DEFAULT_RELAY_LISTEN } from '../constants.js'
 import { loadIdentityFile } from '../identity.js'
 import { createNetwork } from '../network.js'
 import { startNameRegistry } from './name-registry.js'
+import { createStunServer } from './stun-server.js'
+import { relayServerSchema } from '../config/schema.js'
+import type { StunServer, StunStats } from './stun-server.js'
 import type { AuthorizedKeys } from '../auth/authorized-keys.js'
 import type { NameRegistry } from './name-registry.js'
 import type { HopStats } from './hop-server.js'
@@ -39,6 +42,8 @@ export interface RelayServer {
   stats (): HopStats
   /** Re-read the members file (SIGHUP). */
   reloadAuth (): void
+  /** The STUN responder: its UDP port and counters, or why it is not running. */
+  stun (): { port?: number, error?: string, stats?: StunStats }
 }
 
 /**
@@ -52,7 +57,7 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
   const privateKey = loadIdentityFile(path(config.identity.key_file))
   const gating = config.security.enable_gating
   const members = gating ? createAuthorizedKeys({ file: path(config.security.authorized_keys_file) }) : undefined
-  const relayCfg = config.relay ?? { max_reservations: 1024, reservation_ttl_seconds: 7200, name_registry: true, registry_file: 'names-registry.json', engine: 'peerup' as const, limits: {} }
+  const relayCfg = config.relay ?? relayServerSchema.parse({})
   const libp2p = await createNetwork({
     privateKey,
     listen: init.listen ?? config.network.listen ?? DEFAULT_RELAY_LISTEN,
@@ -82,6 +87,8 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     }
   })
   let registry: NameRegistry | undefined
+  let stun: StunServer | undefined
+  let stunError: string | undefined = relayCfg.stun.enabled ? undefined : 'turned off (relay.stun.enabled: false)'
   return {
     libp2p,
     peerId: libp2p.peerId.toString(),
@@ -89,12 +96,22 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     registryFile: path(relayCfg.registry_file),
     async start () {
       await libp2p.start()
+      if (relayCfg.stun.enabled) {
+        // nodes behind NAT learn their public UDP address here; without it the relay still relays
+        try {
+          stun = await createStunServer({ port: relayCfg.stun.port, host: relayCfg.stun.host, ratePerSecond: relayCfg.stun.rate_per_second, burst: relayCfg.stun.burst })
+        } catch (err: any) {
+          stunError = `cannot listen on udp ${relayCfg.stun.host}:${relayCfg.stun.port}: ${String(err.message)}`
+          log.error('STUN responder not started: %s', stunError)
+        }
+      }
       if (relayCfg.name_registry) {
         registry = await startNameRegistry({ libp2p, file: path(relayCfg.registry_file), isMember: (p) => members?.isAuthorized(p) ?? true })
       }
     },
     async stop () {
       registry?.stop()
+      await stun?.close()
       members?.close()
       await libp2p.stop()
     },
@@ -107,6 +124,9 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     stats () {
       return (libp2p.services as any).relay?.stats?.() ?? { reservations: (libp2p.services as any).relay?.reservations?.size ?? 0, activeCircuits: 0, circuitsOpened: 0, circuitsRefused: 0, bytesRelayed: 0 }
     },
-    reloadAuth () { members?.reload() }
+    reloadAuth () { members?.reload() },
+    stun () {
+      return stun != null ? { port: stun.port, stats: stun.stats() } : { error: stunError }
+    }
   }
 }

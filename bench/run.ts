@@ -23,6 +23,7 @@ import { kill, killAll, killAllSync, track } from './procs.js'
 import { memMiB, trackedCpu, trackedMem, type Mem, type Tracked } from './procstat.js'
 import { measureDns, type DnsResult } from './dns.js'
 import { renderMarkdown, renderSvg } from './report.js'
+import { benchUdp, udpMarkdown, udpTarget, type UdpBench } from './udp.js'
 import { startSocat, startSshForward, startSshd, sshAvailable, sshStdioArgs, which, type Sshd } from './ssh.js'
 import { median, percentile, round, summarize, type LatencySummary } from './stats.js'
 
@@ -45,7 +46,7 @@ export interface BenchOptions {
   /** Measure only these path ids (a partial run: nothing is written). */
   paths?: string[]
   /** Skip these sections (a partial run: nothing is written). */
-  skip?: Array<'latency' | 'cold' | 'scale' | 'dns'>
+  skip?: Array<'latency' | 'cold' | 'scale' | 'dns' | 'udp'>
   log?: (line: string) => void
 }
 
@@ -138,6 +139,8 @@ export interface BenchResult {
   /** DNS gateway vs dnsmasq (absent when skipped). */
   dns?: DnsResult
   targets: Target[]
+  /** Direct UDP in the NAT lab (bench/udp.ts). */
+  udp?: UdpBench
 }
 
 function git (args: string[]): string {
@@ -566,6 +569,11 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
     process.off('exit', exitHandler)
   }
   phase('teardown')
+  if (!(options.skip ?? []).includes('udp')) {
+    result.udp = await benchUdp({ quick, log })
+    result.targets?.push(udpTarget(result.udp))
+    phase('udp')
+  }
   result.runtimeSeconds = round((performance.now() - started) / 1000, 1)
   result.phases = phases
   const full = result as BenchResult
@@ -616,7 +624,7 @@ export function writeOutputs (r: BenchResult, log: (s: string) => void): void {
   const file = join(dir, `${r.date.slice(0, 10)}-${r.mode}.json`)
   writeFileSync(file, JSON.stringify(r, null, 2) + '\n')
   mkdirSync(join(ROOT, 'docs'), { recursive: true })
-  writeFileSync(join(ROOT, 'docs', 'PERFORMANCE.md'), renderMarkdown(r, `bench/results/${r.date.slice(0, 10)}-${r.mode}.json`))
+  writeFileSync(join(ROOT, 'docs', 'PERFORMANCE.md'), renderMarkdown(r, `bench/results/${r.date.slice(0, 10)}-${r.mode}.json`) + udpMarkdown(r.udp).join('\n'))
   writeFileSync(join(ROOT, 'docs', 'performance.svg'), renderSvg(r))
   log(`wrote ${file}, docs/PERFORMANCE.md, docs/performance.svg`)
 }
@@ -665,7 +673,7 @@ function parseArgs (argv: string[]): BenchOptions {
     else if (a === '--profile') o.profileDir = argv[++i]
     else if (a === '--paths') o.paths = (argv[++i] ?? '').split(',')
     else if (a === '--skip') o.skip = (argv[++i] ?? '').split(',') as BenchOptions['skip']
-    else throw new Error(`unknown option ${a} (known: --quick --runs N --size MiB --tunnels N --no-write --profile DIR --paths raw,ssh,ssh-aes,socat,direct,relay,socks --skip latency,cold,scale,dns)`)
+    else throw new Error(`unknown option ${a} (known: --quick --runs N --size MiB --tunnels N --no-write --profile DIR --paths raw,ssh,ssh-aes,socat,direct,relay,socks --skip latency,cold,scale,dns,udp)`)
   }
   return o
 }

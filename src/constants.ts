@@ -124,3 +124,25 @@ export const DNS_TCP_IDLE_TIMEOUT = 10_000
 export const DNS_RESOLVE_TIMEOUT = 4000
 /** DNS gateway: time limit for one upstream server to answer a forwarded query (ms). */
 export const DNS_UPSTREAM_TIMEOUT = 2000
+
+/** Relay: UDP port of the STUN responder (RFC 5389 Binding). */
+export const STUN_PORT = 3478
+/** Relay: STUN Binding requests answered per second per source IP. */
+export const STUN_RATE_PER_SECOND = 20
+/** Relay: STUN token bucket size per source IP. */
+export const STUN_RATE_BURST = 40
+
+/** Paths: how long one background attempt at a direct UDP (WebRTC) connection may take (ms); above libp2p's 6 s per-address timeout (PITFALLS 18). */
+export const DIRECT_UPGRADE_TIMEOUT = 15_000
+/** Paths: first retry delay of the direct-path upgrade (ms). */
+export const DIRECT_UPGRADE_RETRY_MIN = 2_000
+/** Paths: maximum retry delay of the direct-path upgrade (ms). */
+export const DIRECT_UPGRADE_RETRY_MAX = 60_000
+/** Paths: how often a direct UDP connection's liveness is checked (ms). */
+export const DIRECT_HEALTH_INTERVAL = 1_000
+/** Paths: a direct UDP connection that fails a liveness check within this time (ms) is dropped and new tunnels use the relay. */
+export const DIRECT_HEALTH_TIMEOUT = 1_500
+/** Paths: how long opening a tunnel stream on a direct UDP connection may take before the tunnel falls back to the relay (ms). */
+export const DIRECT_STREAM_TIMEOUT = 2_000
+/** Paths: a direct UDP connection silent this long (ms) is closed and the upgrade retried. */
+export const DIRECT_DEAD_TIMEOUT = 10_000

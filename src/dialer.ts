@@ -12,28 +12,55 @@ const log = logger('peerup:dialer')
 /** Which path to use for a connection. `auto` races direct and relayed. */
 export type PathPreference = 'auto' | 'direct' | 'relay'
 
+/** Path class of a connection: direct over TCP, direct over UDP (WebRTC, hole-punched), or through a relay. */
+export type PathClass = 'direct-tcp' | 'direct-udp' | 'relayed'
+
 /** Path class of a connection. */
 export interface PathInfo {
-  /** `direct` or `relayed`. */
+  /** `direct` or `relayed` (kept for compatibility; see `class`). */
   path: 'direct' | 'relayed'
-  /** Relay peer ID for relayed connections. */
+  /** `direct-tcp`, `direct-udp` or `relayed`. */
+  class: PathClass
+  /** Relay peer ID for relayed connections (and the signalling relay of a direct UDP connection we dialled). */
   relay?: string
   /** Remote address of the connection. */
   remoteAddr: string
+}
+
+/**
+ * Whether an address is a direct UDP (WebRTC) one: `…/p2p-circuit/webrtc/p2p/<peer>`
+ * on the dialling side, `/webrtc/p2p/<peer>` on the listening side. The relay
+ * only carried the signalling; the data flows peer to peer.
+ */
+export function isUdpDirectAddr (ma: Multiaddr | string): boolean {
+  return /\/webrtc(\/|$)/.test(ma.toString())
+}
+
+/** Whether an address goes through a relay (circuit, and not a WebRTC address signalled over one). */
+export function isRelayedAddr (ma: Multiaddr | string): boolean {
+  return ma.toString().includes('/p2p-circuit') && !isUdpDirectAddr(ma)
 }
 
 /** Describe the path of a connection. */
 export function pathOf (conn: Connection): PathInfo {
   const addr = conn.remoteAddr.toString()
   const i = addr.indexOf('/p2p-circuit')
-  if (i < 0) return { path: 'direct', remoteAddr: addr }
-  const relay = /\/p2p\/([^/]+)$/.exec(addr.slice(0, i))?.[1]
-  return { path: 'relayed', relay, remoteAddr: addr }
+  const relay = i < 0 ? undefined : /\/p2p\/([^/]+)$/.exec(addr.slice(0, i))?.[1]
+  if (isUdpDirectAddr(addr)) return { path: 'direct', class: 'direct-udp', ...(relay != null ? { relay } : {}), remoteAddr: addr }
+  if (i < 0) return { path: 'direct', class: 'direct-tcp', remoteAddr: addr }
+  return { path: 'relayed', class: 'relayed', relay, remoteAddr: addr }
 }
 
-/** Human form of a path: `direct` or `relayed via <relay>`. */
+/** Human form of a path: `direct`, `direct-udp` or `relayed via <relay>`. */
 export function describePath (p: PathInfo): string {
+  if (p.class === 'direct-udp') return 'direct-udp'
   return p.path === 'direct' ? 'direct' : `relayed via ${p.relay ?? 'relay'}`
+}
+
+/** Rank of a path class for new tunnels when direct is preferred: TCP, then UDP, then relay. */
+export function pathRank (conn: Connection): number {
+  const c = pathOf(conn).class
+  return c === 'direct-tcp' ? 0 : c === 'direct-udp' ? 1 : 2
 }
 
 /** A dial target. */
@@ -59,6 +86,15 @@ export interface ConnectOptions extends AbortOptions {
    * @default 10000
    */
   timeout?: number
+  /**
+   * Which path wins among open connections when `path` is `auto`:
+   * `direct` (TCP, then UDP, then relay) or `relay` (relayed first).
+   *
+   * @default 'direct'
+   */
+  prefer?: 'direct' | 'relay'
+  /** Skip open connections for which this returns true (e.g. a direct UDP connection that failed a liveness check). */
+  exclude?: (conn: Connection) => boolean
 }
 
 /**
@@ -105,7 +141,7 @@ export async function looksRefused (libp2p: PeerupLibp2p, err: any, peer: string
 }
 
 function isCircuit (ma: Multiaddr | string): boolean {
-  return ma.toString().includes('/p2p-circuit')
+  return isRelayedAddr(ma)
 }
 
 function withPeer (addr: string, peerId: string): Multiaddr {
@@ -129,9 +165,13 @@ function matches (conn: Connection, pref: PathPreference): boolean {
 export async function connectToPeer (libp2p: PeerupLibp2p, target: DialTarget, options: ConnectOptions = {}): Promise<Connection> {
   const pref = options.path ?? 'auto'
   const peer = parsePeerId(target.peerId)
-  const existing = libp2p.getConnections(peer).filter(c => matches(c, pref))
-  existing.sort((a, b) => Number(isCircuit(a.remoteAddr)) - Number(isCircuit(b.remoteAddr)))
+  const open = libp2p.getConnections(peer)
+  const existing = open.filter(c => matches(c, pref) && options.exclude?.(c) !== true)
+  const sign = options.prefer === 'relay' ? -1 : 1
+  existing.sort((a, b) => sign * (pathRank(a) - pathRank(b)))
   if (existing.length > 0) return existing[0]
+  // an excluded (dead) connection is still open: make libp2p dial instead of handing it back
+  const excluded = open.some(c => c.status === 'open' && options.exclude?.(c) === true)
 
   const signal = AbortSignal.any([AbortSignal.timeout(options.timeout ?? DIAL_TIMEOUT), ...(options.signal != null ? [options.signal] : [])])
   const known = new Set<string>(target.addrs ?? [])
@@ -139,16 +179,17 @@ export async function connectToPeer (libp2p: PeerupLibp2p, target: DialTarget, o
     const stored = await libp2p.peerStore.get(peer)
     for (const a of stored.addresses) known.add(a.multiaddr.toString())
   } catch {}
-  const direct = [...known].filter(a => !isCircuit(a)).map(a => withPeer(a, target.peerId))
+  // WebRTC addresses are dialled by the background upgrade, not raced here
+  const direct = [...known].filter(a => !a.includes('/p2p-circuit') && !isUdpDirectAddr(a)).map(a => withPeer(a, target.peerId))
   const relayed = (options.relays ?? []).map(r => multiaddr(r).encapsulate(`/p2p-circuit/p2p/${target.peerId}`))
-  const force = pref !== 'auto'
+  const force = pref !== 'auto' || excluded
 
   const attempts: Array<Promise<Connection>> = []
   const errors: string[] = []
   const attempt = async (label: string, addrs: Multiaddr[], via?: string): Promise<Connection> => {
     try {
       const conn = await libp2p.dial(addrs, { signal, force })
-      if (!matches(conn, pref)) throw new Error(`got a ${isCircuit(conn.remoteAddr) ? 'relayed' : 'direct'} connection`)
+      if (!matches(conn, pref) || options.exclude?.(conn) === true) throw new Error(`got a ${isCircuit(conn.remoteAddr) ? 'relayed' : 'direct'} connection`)
       return conn
     } catch (err: any) {
       const refused = await looksRefused(libp2p, err, via ?? target.peerId)

@@ -9,8 +9,9 @@ import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import { hopServer } from './relay/hop-server.js'
+import { loadUdpTransport } from './udp-transport.js'
 import {
-  KAD_PROTOCOL, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
+  DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
   RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_RESERVATION_TTL,
   YAMUX_INITIAL_WINDOW, YAMUX_MAX_READ_BUFFER, YAMUX_MAX_WINDOW, YAMUX_MAX_WRITE_BUFFER
 } from './constants.js'
@@ -98,6 +99,17 @@ export interface NetworkInit {
    * @default true
    */
   dht?: boolean
+  /**
+   * Direct UDP paths (WebRTC private-to-private, hole-punched through NAT
+   * with the relay as signalling): listen on `/webrtc` and dial
+   * `<relay>/p2p-circuit/webrtc/p2p/<peer>`. `stun` lists the STUN servers
+   * (`stun:host:port`) used to learn our public UDP address; nothing else is
+   * ever contacted (no third-party default). Ignored on relays, and when the
+   * native addon cannot load (see `udpTransportStatus()`).
+   *
+   * @default false
+   */
+  udp?: false | { stun: string[] }
 }
 
 /** `127.0.0.1` → `/ip4/127.0.0.1`; multiaddrs pass through. */
@@ -164,17 +176,29 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     })
   }
   const maxConnections = init.maxConnections ?? (relay != null ? RELAY_MAX_CONNECTIONS : 1024)
+  const listen = [...(init.listen ?? ['/ip4/0.0.0.0/tcp/0'])]
+  const extraTransports: any[] = []
+  if (relay == null && init.udp !== false && init.udp != null) {
+    const { factory } = await loadUdpTransport()
+    if (factory != null) {
+      const iceServers = init.udp.stun.map(url => ({ urls: [url] }))
+      extraTransports.push(factory({ rtcConfiguration: () => ({ iceServers }), maxEarlyStreams: 64 }))
+      // a one-shot client (no listeners) still accepts nothing; a daemon accepts WebRTC upgrades
+      if (listen.length > 0 && !listen.includes('/webrtc')) listen.push('/webrtc')
+    }
+  }
   return await createLibp2p({
     privateKey: init.privateKey,
     start: false,
     addresses: {
-      listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+      listen,
       announce: init.announce ?? []
     },
     transports: [
       tcp(),
       webSockets(),
-      circuitRelayTransport({ maxInboundStopStreams: 4096, maxOutboundStopStreams: 4096, reservationCompletionTimeout: 10_000 })
+      circuitRelayTransport({ maxInboundStopStreams: 4096, maxOutboundStopStreams: 4096, reservationCompletionTimeout: 10_000 }),
+      ...extraTransports
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({
@@ -194,6 +218,8 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
       maxConnections,
       maxIncomingPendingConnections: init.maxPendingConnections ?? (relay != null ? RELAY_MAX_PENDING_CONNECTIONS : 64),
       inboundConnectionThreshold: init.connectionsPerHostPerSecond ?? (relay != null ? RELAY_CONNECTIONS_PER_HOST_PER_SECOND : 20),
+      // a relay-signalled WebRTC dial (signalling, ICE, DTLS, SCTP) can exceed the 6 s default (PITFALLS 18)
+      ...(extraTransports.length > 0 ? { addressDialTimeout: DIRECT_UPGRADE_TIMEOUT } : {}),
       allow: (init.allow ?? []).map(toAllowMultiaddr)
     },
     connectionMonitor: { enabled: true, abortConnectionOnPingFailure: false } as any,

@@ -4,8 +4,10 @@ import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createAuthorizedKeys } from './auth/authorized-keys.js'
 import { createConnectionGater } from './auth/gater.js'
-import { AUTHORIZED_KEYS_POLL_INTERVAL, DEFAULT_NODE_LISTEN, MAX_STREAMS_PER_PROTOCOL } from './constants.js'
-import { connectToPeer, errorText, isRemoteRefusal, neverIdentified, pathOf } from './dialer.js'
+import { AUTHORIZED_KEYS_POLL_INTERVAL, DEFAULT_NODE_LISTEN, DIRECT_STREAM_TIMEOUT, MAX_STREAMS_PER_PROTOCOL } from './constants.js'
+import { connectToPeer, errorText, isRelayedAddr, isRemoteRefusal, neverIdentified, pathOf } from './dialer.js'
+import { createPathManager } from './path-manager.js'
+import { loadUdpTransport, normalizeStunUrl, stunServersFromRelays } from './udp-transport.js'
 import { ServiceNotFoundError, UnreachableError, NotAuthorizedError } from './errors.js'
 import { loadIdentityFile } from './identity.js'
 import { localFileResolver } from './naming/local-file-resolver.js'
@@ -23,6 +25,8 @@ import type { CatalogueEntry } from './service-catalogue.js'
 import type { AuthorizedKeys } from './auth/authorized-keys.js'
 import type { LoadedConfig } from './config/load.js'
 import type { PathInfo, PathPreference } from './dialer.js'
+import type { PathEvent, PathManager } from './path-manager.js'
+import type { UdpTransportStatus } from './udp-transport.js'
 import type { ChainResult, NameResolver } from './naming/resolver.js'
 import type { PeerupLibp2p } from './network.js'
 import type { TunnelStats } from './proxy.js'
@@ -51,6 +55,8 @@ export interface PeerupNodeInit {
   serve?: boolean
   /** Extra resolver tiers inserted after the names file (network, DHT). */
   resolvers?: NameResolver[]
+  /** Called when the best path to a peer changes (direct UDP up, or lost). */
+  onPathChange?: (e: PathEvent) => void
 }
 
 /** Options of tunnel-opening calls. */
@@ -86,6 +92,12 @@ export interface PeerupNode {
   readonly peerId: string
   readonly services: ServiceRegistry
   readonly reservations?: ReservationWatchdog
+  /** Path policy: background direct-UDP upgrades and their state per peer. */
+  readonly paths: PathManager
+  /** Whether direct UDP (WebRTC) is usable in this process, and why not. */
+  readonly udp: UdpTransportStatus
+  /** STUN servers used for direct UDP paths. */
+  readonly stunServers: string[]
   start (): Promise<void>
   /** Graceful stop: stop accepting, let tunnels finish for `graceMs`, reset the rest. */
   stop (options?: { graceMs?: number }): Promise<void>
@@ -116,14 +128,20 @@ class Node implements PeerupNode {
   readonly peerId: string
   readonly services: ServiceRegistry
   readonly reservations?: ReservationWatchdog
+  readonly paths: PathManager
+  readonly udp: UdpTransportStatus
+  readonly stunServers: string[]
   private readonly lists: AuthorizedKeys[]
   private readonly resolvers: NameResolver[]
   private readonly relays: string[]
   private expiryTimer?: NodeJS.Timeout
 
-  constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, lists: { global?: AuthorizedKeys, all: AuthorizedKeys[] }) {
+  constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, lists: { global?: AuthorizedKeys, all: AuthorizedKeys[] }, udp: { status: UdpTransportStatus, stun: string[] }) {
     const { config } = init.config
     this.libp2p = libp2p
+    this.udp = udp.status
+    this.stunServers = udp.stun
+    this.paths = createPathManager({ libp2p, prefer: config.paths.prefer, udp: udp.status, onChange: init.onPathChange })
     this.peerId = libp2p.peerId.toString()
     this.lists = lists.all
     this.relays = config.relays
@@ -195,6 +213,7 @@ class Node implements PeerupNode {
     await this.services.stopAccepting()
     clearInterval(this.expiryTimer)
     this.reservations?.stop()
+    this.paths.stop()
     const inflight = this.services.tunnels()
     if (inflight.length > 0) {
       log('waiting up to %d ms for %d tunnels', grace, inflight.length)
@@ -262,8 +281,14 @@ class Node implements PeerupNode {
       addrs = await findPeerAddrs({ libp2p: this.libp2p, bootstrap: this.relays }, resolved.peerId, options)
     }
     const connection = await connectToPeer(this.libp2p, { peerId: resolved.peerId, addrs }, {
-      path: options.path, relays: this.relays, signal: options.signal
+      path: options.path,
+      relays: this.relays,
+      signal: options.signal,
+      prefer: config.paths.prefer,
+      exclude: (c) => this.paths.avoid(c)
     })
+    // reached over a relay: try the direct UDP path in the background (this connection stays as it is)
+    if (isRelayedAddr(connection.remoteAddr) && options.path !== 'relay') this.paths.relayed(resolved.peerId, connection)
     return { connection, peerId: resolved.peerId, path: pathOf(connection) }
   }
 
@@ -272,8 +297,34 @@ class Node implements PeerupNode {
     return await fetchCatalogue(connection, options)
   }
 
+  /**
+   * Open a stream on a connection. On a direct UDP connection the stream must
+   * open within {@link DIRECT_STREAM_TIMEOUT}; if it does not, the path is
+   * suspect, new tunnels avoid it, and this one is retried on the next best
+   * path (the relay) at once.
+   */
+  private async newStream (target: string, options: TunnelOptions, protocol: string, first: { connection: Connection, peerId: string, path: PathInfo }, extra: Record<string, unknown> = {}): Promise<{ stream: Stream, connection: Connection, path: PathInfo }> {
+    let { connection, path } = first
+    if (path.class === 'direct-udp') {
+      const signal = AbortSignal.any([AbortSignal.timeout(DIRECT_STREAM_TIMEOUT), ...(options.signal != null ? [options.signal] : [])])
+      try {
+        const stream = await connection.newStream(protocol, { runOnLimitedConnection: true, ...extra, signal })
+        return { stream, connection, path }
+      } catch (err: any) {
+        if (options.signal?.aborted === true || err.name === 'UnsupportedProtocolError') throw err
+        log('stream on direct UDP connection to %s failed (%s); falling back', first.peerId, errorText(err))
+        this.paths.suspect(connection, `opening a stream took over ${DIRECT_STREAM_TIMEOUT} ms`)
+        ;({ connection, path } = await this.connect(target, options))
+      }
+    }
+    const stream = await connection.newStream(protocol, { runOnLimitedConnection: true, ...extra, signal: options.signal })
+    return { stream, connection, path }
+  }
+
   async openTunnel (target: string, service: string, options: TunnelOptions = {}): Promise<OpenedTunnel> {
-    const { connection, peerId, path } = await this.connect(target, options)
+    const first = await this.connect(target, options)
+    const { peerId } = first
+    let { connection, path } = first
     let protocol = service.startsWith('/') ? service : undefined
     if (protocol == null && /^\d{1,5}$/.test(service)) {
       // a port number: map it through the remote's catalogue (ssh -p 22 → ssh)
@@ -293,8 +344,9 @@ class Node implements PeerupNode {
     try {
       // a client registers no handler for the service protocol, so libp2p would cap
       // outbound streams at its default of 64 per protocol per connection
-      const stream = await connection.newStream(protocol, { runOnLimitedConnection: true, signal: options.signal, maxOutboundStreams: MAX_STREAMS_PER_PROTOCOL })
-      return { stream, connection, peerId, path }
+      const opened = await this.newStream(target, options, protocol, { connection, peerId, path }, { maxOutboundStreams: MAX_STREAMS_PER_PROTOCOL })
+      ;({ connection, path } = opened)
+      return { stream: opened.stream, connection, peerId, path }
     } catch (err: any) {
       if (err.name === 'UnsupportedProtocolError') throw new ServiceNotFoundError(`${target} does not offer service "${service}"`, { cause: err })
       if (/gater|denied/i.test(err.message ?? '')) throw new NotAuthorizedError(`${target} refused us: ${err.message}`, { cause: err })
@@ -341,8 +393,9 @@ class Node implements PeerupNode {
   }
 
   async ping (target: string, options: TunnelOptions = {}): Promise<{ rtt: number, path: PathInfo, peerId: string }> {
-    const { connection, peerId, path } = await this.connect(target, options)
-    const stream = await connection.newStream(PING_PROTOCOL, { runOnLimitedConnection: true, signal: options.signal })
+    const first = await this.connect(target, options)
+    const { peerId } = first
+    const { stream, path } = await this.newStream(target, options, PING_PROTOCOL, first)
     const payload = randomBytes(32)
     const start = performance.now()
     const echoed = await new Promise<Uint8Array>((resolve, reject) => {
@@ -386,7 +439,10 @@ export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNod
   }
   const relayIds = config.relays.map(r => multiaddr(r).getComponents().filter(c => c.name === 'p2p').pop()?.value).filter((x): x is string => x != null)
   const policy = { isAllowed: (peer: string) => all.some(l => l.isAuthorized(peer)) }
+  const stun = (config.network.stun ?? stunServersFromRelays(config.relays)).map(normalizeStunUrl)
+  const udpStatus = config.paths.udp ? (await loadUdpTransport()).status : { available: false, reason: 'turned off (paths.udp: false)' }
   const libp2p = await createNetwork({
+    udp: udpStatus.available ? { stun } : false,
     privateKey,
     listen: init.listen ?? config.network.listen ?? DEFAULT_NODE_LISTEN,
     announce: config.network.announce,
@@ -394,6 +450,6 @@ export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNod
     connectionGater: createConnectionGater({ policy, enabled: gating, alwaysAllow: () => relayIds }),
     allow: config.daemon.allow_hosts
   })
-  return new Node(init, libp2p, { global, all })
+  return new Node(init, libp2p, { global, all }, { status: udpStatus, stun })
 }
 

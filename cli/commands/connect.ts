@@ -1,6 +1,6 @@
 import { createPeerupNode, describePath, loadConfig, spliceSocketStream, UsageError } from '../../src/index.js'
 import { EXIT, info, out } from '../run.js'
-import type { PathPreference, PeerupNode } from '../../src/index.js'
+import type { PathEvent, PathPreference, PeerupNode } from '../../src/index.js'
 import type { Command } from 'commander'
 
 function pathOpt (v: string | undefined): PathPreference {
@@ -9,10 +9,10 @@ function pathOpt (v: string | undefined): PathPreference {
   return p
 }
 
-async function clientNode (cmd: Command): Promise<PeerupNode> {
+async function clientNode (cmd: Command, onPathChange?: (e: PathEvent) => void): Promise<PeerupNode> {
   const cfg = loadConfig(cmd.optsWithGlobals().config)
   // a one-shot client needs no listener and exposes nothing
-  const node = await createPeerupNode({ config: cfg, listen: [], serve: false })
+  const node = await createPeerupNode({ config: cfg, listen: [], serve: false, onPathChange })
   await node.start()
   return node
 }
@@ -51,7 +51,11 @@ export function register (program: Command): void {
       const path = pathOpt(opts.path)
       const p = Number(port)
       if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError(`invalid local port "${port}"`)
-      const node = await clientNode(cmd)
+      const node = await clientNode(cmd, (e) => {
+        info(e.class === 'direct-udp'
+          ? `path to ${target}: direct-udp${e.afterMs != null ? ` (${e.afterMs} ms after first relayed contact)` : ''}${e.reason != null ? ` (${e.reason})` : ''}`
+          : `path to ${target}: relayed (direct UDP lost: ${e.reason ?? 'unknown'}); new tunnels use the relay`)
+      })
       // fail fast (exit 4) when the target or path cannot be reached at all
       const first = await node.connect(target, { path })
       const proxy = await node.proxy(target, service, p, { bind: opts.bind, path })
@@ -66,22 +70,48 @@ export function register (program: Command): void {
     .description('measure round-trip time and show the path')
     .option('-c, --count <n>', 'number of pings', '3')
     .option('--path <path>', 'auto | direct | relay', 'auto')
-    .option('--json', 'JSON output: {target, peerId, path, relay, rtts: [ms]}')
+    .option('--until-direct', 'stop as soon as a reply comes over a direct path (up to -c pings)')
+    .option('--interval <ms>', 'pause between pings (ms)', '200')
+    .option('--json', 'JSON output: {target, peerId, path, class, relay, rtts: [ms], classes: [...], directAfterMs, udp: {available, reason}}')
     .action(async (target: string, opts, cmd) => {
       const path = pathOpt(opts.path)
       const count = Number(opts.count)
+      const interval = Number(opts.interval)
       if (!Number.isInteger(count) || count < 1) throw new UsageError(`-c must be a positive integer (got "${opts.count}")`)
+      if (!Number.isFinite(interval) || interval < 0) throw new UsageError(`--interval must be a number of ms ≥ 0 (got "${opts.interval}")`)
       const node = await clientNode(cmd)
       const rtts: number[] = []
+      const classes: string[] = []
+      const started = Date.now()
+      let directAfterMs: number | undefined
       let last: Awaited<ReturnType<PeerupNode['ping']>> | undefined
       for (let i = 0; i < count; i++) {
         last = await node.ping(target, { path })
         rtts.push(Math.round(last.rtt * 1000) / 1000)
+        classes.push(last.path.class)
         if (opts.json !== true) out(`reply from ${target} (${last.peerId}): time=${last.rtt.toFixed(2)} ms path=${describePath(last.path)}`)
-        if (i < count - 1) await new Promise(resolve => setTimeout(resolve, 200))
+        if (last.path.path === 'direct') {
+          directAfterMs ??= Date.now() - started
+          if (opts.untilDirect === true) break
+        }
+        if (i < count - 1) await new Promise(resolve => setTimeout(resolve, interval))
       }
+      // say why there is no direct UDP path (addon missing, policy, hole punching failed)
+      const udpState = last != null ? node.paths.state(last.peerId) : undefined
+      const noUdp = node.paths.unavailable() ?? udpState?.lastError ?? (udpState?.state === 'trying' ? 'still trying' : undefined)
+      if (opts.json !== true && last?.path.class === 'relayed' && noUdp != null) info(`no direct UDP path to ${target}: ${noUdp}`)
       if (opts.json === true && last != null) {
-        out(JSON.stringify({ target, peerId: last.peerId, path: last.path.path, relay: last.path.relay ?? null, rtts }))
+        out(JSON.stringify({
+          target,
+          peerId: last.peerId,
+          path: last.path.path,
+          class: last.path.class,
+          relay: last.path.relay ?? null,
+          rtts,
+          classes,
+          directAfterMs: directAfterMs ?? null,
+          udp: { available: node.udp.available, reason: noUdp ?? null, stun: node.stunServers }
+        }))
       }
       await Promise.resolve(node.libp2p.stop()).catch(() => {})
       process.exit(0)

@@ -2,7 +2,7 @@ import { z } from 'zod'
 import {
   DNS_LISTEN, DNS_SUFFIXES, DNS_TTL, DNS_UPSTREAM, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
   RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_STATUS_SOCKET,
-  SOCKS_HANDSHAKE_TIMEOUT, SOCKS_LISTEN, SOCKS_MAX_CONNECTIONS
+  SOCKS_HANDSHAKE_TIMEOUT, SOCKS_LISTEN, SOCKS_MAX_CONNECTIONS, STUN_PORT, STUN_RATE_BURST, STUN_RATE_PER_SECOND
 } from '../constants.js'
 
 /** A DNS label: service names, host and network names. */
@@ -11,6 +11,7 @@ export const LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
 const label = z.string().regex(LABEL_RE, 'a DNS label: a-z, 0-9 and "-", 1-63 characters, not starting or ending with "-"')
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:22')
 const multiaddrStr = z.string().startsWith('/', 'a multiaddr, e.g. /ip4/203.0.113.7/tcp/7777/p2p/12D3KooW…')
+const stunUrl = z.string().regex(/^(stun:)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'a STUN server: stun:host:port or host:port, e.g. stun:203.0.113.7:3478')
 const protocolId = z.string().regex(/^\/[\x21-\x7e]{1,200}$/, 'a protocol ID such as /my/proto/1.0.0')
 
 /** One exposed service. */
@@ -33,7 +34,15 @@ export const networkSchema = z.strictObject({
   host: label.optional(),
   listen: z.array(multiaddrStr).optional(),
   announce: z.array(multiaddrStr).default([]),
-  dht: z.boolean().default(true)
+  dht: z.boolean().default(true),
+  /** STUN servers for direct UDP paths; absent: the relays' own (`stun:<relay-host>:3478`). */
+  stun: z.array(stunUrl).optional()
+})
+
+/** The `paths:` section: which path new tunnels take. */
+export const pathsSchema = z.strictObject({
+  prefer: z.enum(['direct', 'relay']).default('direct'),
+  udp: z.boolean().default(true)
 })
 
 /** The `relay:` section (relay role). */
@@ -54,7 +63,14 @@ export const relayServerSchema = z.strictObject({
   max_pending_connections: z.number().int().positive().default(RELAY_MAX_PENDING_CONNECTIONS),
   connections_per_host_per_second: z.number().int().positive().default(RELAY_CONNECTIONS_PER_HOST_PER_SECOND),
   /** `peerup relay status` socket; false turns it off. */
-  status_socket: z.union([z.string().min(1), z.literal(false)]).default(RELAY_STATUS_SOCKET)
+  status_socket: z.union([z.string().min(1), z.literal(false)]).default(RELAY_STATUS_SOCKET),
+  stun: z.strictObject({
+    enabled: z.boolean().default(true),
+    port: z.number().int().min(0).max(65535).default(STUN_PORT),
+    host: z.string().min(1).default('0.0.0.0'),
+    rate_per_second: z.number().positive().default(STUN_RATE_PER_SECOND),
+    burst: z.number().int().positive().default(STUN_RATE_BURST)
+  }).default({ enabled: true, port: STUN_PORT, host: '0.0.0.0', rate_per_second: STUN_RATE_PER_SECOND, burst: STUN_RATE_BURST })
 })
 
 /** The `daemon:` section. */
@@ -105,6 +121,7 @@ export const configSchema = z.strictObject({
   names_file: z.string().min(1).default('names.yaml'),
   services: z.record(label, serviceSchema).default({}),
   relay: relayServerSchema.optional(),
+  paths: pathsSchema.default({ prefer: 'direct', udp: true }),
   daemon: daemonSchema.default({ shutdown_grace_seconds: 10, allow_hosts: [] }),
   gateway: z.preprocess(emptyIsDefaults, gatewaySchema.optional())
 })

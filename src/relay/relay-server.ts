@@ -11,6 +11,8 @@ import { startNameRegistry } from './name-registry.js'
 import { serveStatusSocket } from './status-socket.js'
 import type { ProcessStats } from '../process-stats.js'
 import type { StatusSocket } from './status-socket.js'
+import { createStunServer } from './stun-server.js'
+import type { StunServer, StunStats } from './stun-server.js'
 import type { AuthorizedKeys } from '../auth/authorized-keys.js'
 import type { NameRegistry } from './name-registry.js'
 import type { HopStats } from './hop-server.js'
@@ -49,6 +51,8 @@ export interface RelayServer {
   readonly statusSocket?: string
   /** Re-read the members file (SIGHUP). */
   reloadAuth (): void
+  /** The STUN responder: its UDP port and counters, or why it is not running. */
+  stun (): { port?: number, error?: string, stats?: StunStats }
 }
 
 /** A relay's status (`peerup relay status --json`). */
@@ -119,6 +123,8 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     peers: libp2p.getPeers().length,
     process: processStats()
   })
+  let stun: StunServer | undefined
+  let stunError: string | undefined = relayCfg.stun.enabled ? undefined : 'turned off (relay.stun.enabled: false)'
   return {
     libp2p,
     peerId: libp2p.peerId.toString(),
@@ -129,6 +135,15 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
       await libp2p.start()
       unregister = registerState('relay', status)
       if (statusFile != null) statusSocket = await serveStatusSocket({ file: statusFile, describe: status })
+      if (relayCfg.stun.enabled) {
+        // nodes behind NAT learn their public UDP address here; without it the relay still relays
+        try {
+          stun = await createStunServer({ port: relayCfg.stun.port, host: relayCfg.stun.host, ratePerSecond: relayCfg.stun.rate_per_second, burst: relayCfg.stun.burst })
+        } catch (err: any) {
+          stunError = `cannot listen on udp ${relayCfg.stun.host}:${relayCfg.stun.port}: ${String(err.message)}`
+          log.error('STUN responder not started: %s', stunError)
+        }
+      }
       if (relayCfg.name_registry) {
         registry = await startNameRegistry({ libp2p, file: path(relayCfg.registry_file), isMember: (p) => members?.isAuthorized(p) ?? true })
       }
@@ -137,6 +152,7 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
       unregister?.()
       await statusSocket?.close()
       registry?.stop()
+      await stun?.close()
       members?.close()
       await libp2p.stop()
     },
@@ -148,6 +164,9 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     },
     stats,
     status,
-    reloadAuth () { members?.reload() }
+    reloadAuth () { members?.reload() },
+    stun () {
+      return stun != null ? { port: stun.port, stats: stun.stats() } : { error: stunError }
+    }
   }
 }

@@ -1,0 +1,76 @@
+/**
+ * The optional UDP hole-punching transport: WebRTC private-to-private
+ * (`@libp2p/webrtc`, native `node-datachannel`). Two peers that both sit
+ * behind NAT signal over their relayed connection, learn their public UDP
+ * addresses from STUN (by default their relays' own STUN responders) and
+ * connect directly. If the native addon cannot load, peerup keeps working
+ * over TCP and relays, and {@link udpTransportStatus} says why.
+ */
+import { logger } from '@libp2p/logger'
+import { multiaddr } from '@multiformats/multiaddr'
+import { STUN_PORT } from './constants.js'
+
+const log = logger('peerup:udp')
+
+/** Whether the direct-UDP transport is usable in this process, and why not. */
+export interface UdpTransportStatus {
+  available: boolean
+  /** Why it is not available (the load error). */
+  reason?: string
+}
+
+type WebRTCFactory = (init?: { rtcConfiguration?: () => { iceServers: Array<{ urls: string[] }> }, maxEarlyStreams?: number }) => (components: any) => any
+
+let loaded: Promise<{ factory?: WebRTCFactory, status: UdpTransportStatus }> | undefined
+
+/**
+ * Load `@libp2p/webrtc` and its native addon once per process. Never
+ * throws: a missing or broken addon yields `{ available: false, reason }`.
+ * Set `PEERUP_DISABLE_UDP=1` to turn the transport off.
+ */
+export async function loadUdpTransport (): Promise<{ factory?: WebRTCFactory, status: UdpTransportStatus }> {
+  loaded ??= (async () => {
+    if (process.env.PEERUP_DISABLE_UDP === '1') return { status: { available: false, reason: 'turned off by PEERUP_DISABLE_UDP=1' } }
+    try {
+      // importing it loads the native addon (node-datachannel/polyfill): this is what fails on an unsupported platform
+      const mod = await import('@libp2p/webrtc')
+      return { factory: mod.webRTC as unknown as WebRTCFactory, status: { available: true } }
+    } catch (err: any) {
+      const reason = `the WebRTC addon (node-datachannel) did not load: ${String(err?.message ?? err).split('\n')[0]}`
+      log('direct UDP unavailable: %s', reason)
+      return { status: { available: false, reason } }
+    }
+  })()
+  return await loaded
+}
+
+/** The status of the direct-UDP transport after {@link loadUdpTransport}. */
+export async function udpTransportStatus (): Promise<UdpTransportStatus> {
+  return (await loadUdpTransport()).status
+}
+
+/**
+ * STUN servers derived from relay multiaddrs: `stun:<relay-host>:3478` for
+ * each relay with an `ip4`, `ip6` or `dns*` host that is not loopback
+ * (a STUN answer from loopback tells nothing). Duplicates removed.
+ */
+export function stunServersFromRelays (relays: string[], port: number = STUN_PORT): string[] {
+  const out = new Set<string>()
+  for (const r of relays) {
+    try {
+      const c = multiaddr(r).getComponents()[0]
+      if (c?.value == null) continue
+      if (c.name === 'ip4' && !c.value.startsWith('127.')) out.add(`stun:${c.value}:${port}`)
+      else if (c.name === 'ip6' && c.value !== '::1') out.add(`stun:[${c.value}]:${port}`)
+      else if ((c.name === 'dns4' || c.name === 'dns6' || c.name === 'dns') && c.value !== 'localhost') out.add(`stun:${c.value}:${port}`)
+    } catch {}
+  }
+  return [...out]
+}
+
+/** `host:port`, `stun:host:port` or `stun:host` → a `stun:` URL (default port 3478). */
+export function normalizeStunUrl (s: string): string {
+  const bare = s.replace(/^stun:/, '')
+  const hasPort = /^\[.*\]:\d+$/.test(bare) || (/^[^:\]]+:\d+$/.test(bare))
+  return `stun:${hasPort ? bare : `${bare}:${STUN_PORT}`}`
+}

@@ -11,7 +11,7 @@ import { createLibp2p } from 'libp2p'
 import { hopServer } from './relay/hop-server.js'
 import {
   KAD_PROTOCOL, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
-  RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_RESERVATION_TTL,
+  RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_PENALTY, RELAY_RESERVATION_TTL,
   YAMUX_INITIAL_WINDOW, YAMUX_MAX_READ_BUFFER, YAMUX_MAX_WINDOW, YAMUX_MAX_WRITE_BUFFER
 } from './constants.js'
 import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
@@ -65,6 +65,8 @@ export interface NetworkInit {
     maxCircuitsPerPeer?: number
     /** Circuits one source peer may open per second (token bucket, bursts of twice this). @default 20 */
     maxCircuitsPerPeerPerSecond?: number
+    /** How long a peer flooding circuit requests past its rate limit is disconnected and refused (ms); 0 turns it off. @default 60000 */
+    penaltyMs?: number
   }
   /**
    * Hosts whose connections are exempt from the connection manager's rate
@@ -88,7 +90,7 @@ export interface NetworkInit {
   /**
    * New inbound connections per second from one host (hosts in `allow` are exempt).
    *
-   * @default 100 for relays, 20 otherwise
+   * @default 20
    */
   connectionsPerHostPerSecond?: number
   /**
@@ -131,6 +133,7 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
       maxCircuits: relay.maxCircuits ?? RELAY_MAX_CIRCUITS,
       maxCircuitsPerPeer: relay.maxCircuitsPerPeer ?? RELAY_MAX_CIRCUITS_PER_PEER,
       maxCircuitsPerPeerPerSecond: relay.maxCircuitsPerPeerPerSecond ?? RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND,
+      penaltyMs: relay.penaltyMs ?? RELAY_PENALTY,
       canReserve: (peer) => gater.denyInboundRelayReservation?.(peer as any) !== true,
       canConnect: (source, destination) => gater.denyOutboundRelayedConnection?.(source as any, destination as any) !== true
     })

@@ -67,6 +67,8 @@ export interface NetworkInit {
     maxCircuitsPerPeerPerSecond?: number
     /** How long a peer flooding circuit requests past its rate limit is disconnected and refused (ms); 0 turns it off. @default 60000 */
     penaltyMs?: number
+    /** Called when a peer is put in the penalty box. */
+    onPenalty?: (peer: string, ms: number) => void
   }
   /**
    * Hosts whose connections are exempt from the connection manager's rate
@@ -134,6 +136,7 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
       maxCircuitsPerPeer: relay.maxCircuitsPerPeer ?? RELAY_MAX_CIRCUITS_PER_PEER,
       maxCircuitsPerPeerPerSecond: relay.maxCircuitsPerPeerPerSecond ?? RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND,
       penaltyMs: relay.penaltyMs ?? RELAY_PENALTY,
+      onPenalty: relay.onPenalty,
       canReserve: (peer) => gater.denyInboundRelayReservation?.(peer as any) !== true,
       canConnect: (source, destination) => gater.denyOutboundRelayedConnection?.(source as any, destination as any) !== true
     })

@@ -73,6 +73,8 @@ export interface HopServerInit {
    * @default 60000
    */
   penaltyMs?: number
+  /** Called when a peer is put in the penalty box (for the operator's log). */
+  onPenalty?: (peer: string, ms: number) => void
   /** May this peer reserve a slot? */
   canReserve?: (peer: string) => boolean
   /** May `source` open a circuit to `destination`? */
@@ -240,7 +242,8 @@ class Hop implements HopServer {
     if (ms <= 0 || this.isPenalized(peer)) return
     this.penalty.set(peer, Date.now() + ms)
     this.counters.peersPenalized++
-    log.error('peer %s keeps opening circuits past its rate limit: disconnected and refused for %d s', peer, Math.round(ms / 1000))
+    log('peer %s keeps opening circuits past its rate limit: disconnected and refused for %d s', peer, Math.round(ms / 1000))
+    this.init.onPenalty?.(peer, ms)
     for (const c of this.components.connectionManager.getConnections() as Connection[]) {
       if (c.remotePeer.toString() === peer) c.abort(new Error('circuit flood'))
     }

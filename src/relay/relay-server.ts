@@ -25,6 +25,8 @@ export interface RelayServerInit {
   config: LoadedConfig
   /** Override the listen addresses. */
   listen?: string[]
+  /** Lines an operator should see (a peer put in the penalty box); the CLI prints them on stderr. */
+  onNotice?: (line: string) => void
 }
 
 /** A running relay. */
@@ -94,6 +96,7 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
       maxCircuitsPerPeer: relayCfg.max_circuits_per_peer,
       maxCircuitsPerPeerPerSecond: relayCfg.max_circuits_per_peer_per_second,
       penaltyMs: relayCfg.penalty_seconds * 1000,
+      onPenalty: (peer, ms) => { init.onNotice?.(`relay: ${peer} keeps opening circuits past its rate limit: disconnected and refused for ${Math.round(ms / 1000)} s`) },
       maxReservations: relayCfg.max_reservations,
       reservationTtl: relayCfg.reservation_ttl_seconds * 1000,
       engine: relayCfg.engine,

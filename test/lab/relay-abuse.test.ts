@@ -70,6 +70,7 @@ describe('relay abuse: circuit loop and handshake flood', () => {
       assert.ok(pct(during.rtts, 50) < Math.max(250, 20 * pct(base.rtts, 50)), `legitimate echo p50 ${pct(during.rtts, 50)} ms under abuse`)
       assert.ok(st.refusedByLimit > 0, 'the circuit rate limit refused the loop')
       assert.ok(st.peersPenalized >= 1, 'the looping member was put in the penalty box')
+      assert.match(lab.relayProc.stderr(), /keeps opening circuits past its rate limit: disconnected and refused for 60 s/, 'the operator sees the penalty in the log')
       assert.ok((loopCounts['status 100'] ?? 0) <= (ABUSE_MS / 1000 + 2) * 20 + 40, `the loop got at most ~20 circuits/s (${loopCounts['status 100']})`)
       console.log(`relay status after the abuse: ${st.peersPenalized} peer(s) penalized, ${st.peers} peers connected`)
       assert.equal(floodCounts.served ?? 0, 0, 'no non-member was served')

@@ -30,12 +30,21 @@ import { cpuSeconds } from './procstat.js'
 import { median, percentile, round } from './stats.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
+/**
+ * Node options of the relays measured here, as config/peerup-relay.service
+ * ships them: a small young generation keeps relayed buffers from inflating
+ * RSS (about 30–40 MiB less after bulk transfers, docs/RELAY.md).
+ */
+export const RELAY_NODE_OPTIONS = '--max-semi-space-size=2'
+const RELAY_ENV = { NODE_OPTIONS: RELAY_NODE_OPTIONS }
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
 
 /** Result of the relay section. */
 export interface RelayBenchResult {
   mode: 'quick' | 'full'
+  /** NODE_OPTIONS of the measured relays. */
+  relayNodeOptions: string
   seconds: number
   /** Relay RSS (MiB) and reservation times (ms) per reservation count. */
   reservations: Array<{ count: number, rssMiB: number, heapMiB: number, fds: number, p50Ms: number | null, p99Ms: number | null, failed: number, retries: number, seconds: number, errors: string[] }>
@@ -89,7 +98,7 @@ async function reservationsPhase (h: Harness, counts: number[], log: (s: string)
   const relay: NodeDir = await h.initNode('cap-relay', 'relay', { listen: [`/ip4/127.0.0.1/tcp/${port}`] })
   editYamlFile(relay.config, doc => { doc.setIn(['relay', 'max_reservations'], max + 100) })
   authorizeAll(join(relay.dir, 'authorized_keys'), await leanPeerIds('bench-capacity', max))
-  const proc: Proc = h.start(['--config', relay.config, 'relay', 'serve'])
+  const proc: Proc = h.start(['--config', relay.config, 'relay', 'serve'], { env: RELAY_ENV })
   await proc.waitFor(/^ready$/m, 30_000)
   const addr = `/ip4/127.0.0.1/tcp/${port}/p2p/${relay.peerId}`
   const workers: ReserveWorker[] = []
@@ -153,6 +162,7 @@ export async function runRelayBench (options: { quick: boolean, log?: (s: string
     const lab: RelayLab = await startRelayLab(h, {
       homes: { b: { bench: servers.port }, c: { sink: sinkC.port, slow: slowSink.port } },
       extraMembers: abusers,
+      relayEnv: RELAY_ENV,
       // one host floods: no loopback exemption on the relay (the members connect before)
       relayConfig: doc => { doc.setIn(['daemon', 'allow_hosts'], doc.createNode([])) }
     })
@@ -299,7 +309,7 @@ export async function runRelayBench (options: { quick: boolean, log?: (s: string
     const abuse = { baseline, phases, refusedByLimit: st.refusedByLimit, rssGrowthMiB: round(rssPeak - rss0, 1) }
     await toB.close()
     await toC.close()
-    return { mode: quick ? 'quick' : 'full', seconds: round((performance.now() - t0) / 1000, 1), reservations, volume, isolation, abuse }
+    return { mode: quick ? 'quick' : 'full', relayNodeOptions: RELAY_NODE_OPTIONS, seconds: round((performance.now() - t0) / 1000, 1), reservations, volume, isolation, abuse }
   } finally {
     await a?.stop({ graceMs: 0 }).catch(() => {})
     for (const p of extra) p.kill('SIGKILL')
@@ -361,7 +371,7 @@ export function relaySummaryLines (r: RelayBenchResult | undefined, options: { t
 export function relayMarkdown (r: RelayBenchResult | undefined): string[] {
   if (r == null) return []
   const L: string[] = ['## Relay', '']
-  L.push(`Real \`peerup relay serve\` and home daemons on loopback (${r.mode} run, ${r.seconds} s). Lean peers (TCP + Noise + yamux + identify + ping) in worker processes hold the reservations; abusers run in their own processes.`)
+  L.push(`Real \`peerup relay serve\` (with \`NODE_OPTIONS=${r.relayNodeOptions}\`, as \`config/peerup-relay.service\` ships it) and home daemons on loopback (${r.mode} run, ${r.seconds} s). Lean peers (TCP + Noise + yamux + identify + ping) in worker processes hold the reservations; abusers run in their own processes.`)
   L.push('')
   L.push('Reservation time is a lean peer\'s dial (TCP + Noise + yamux) plus its HOP RESERVE, with 8 in flight per worker process; a failed attempt is retried after 1 s and 2 s, as a home node would.')
   L.push('')

@@ -3,9 +3,9 @@
  * holds up. Real `peerup relay serve` and home daemons on loopback; lean
  * peers and abusers in their own processes.
  *
- * - relay RSS with 0/500/2000 reservations (quick: 0/100/500) and the
+ * - relay RSS with 0/500/2000 reservations (quick: 0/100) and the
  *   reservation time;
- * - relay RSS after relaying 4 GiB (quick: 1 GiB) in several sessions: one
+ * - relay RSS after relaying 4 GiB (quick: 256 MiB) in several sessions: one
  *   long-lived circuit, new circuits per session, and a slow target, with
  *   the relay's CPU per GiB;
  * - slow-consumer isolation: A→B throughput while C is frozen (SIGSTOP), as
@@ -30,15 +30,24 @@ import { cpuSeconds } from './procstat.js'
 import { median, percentile, round } from './stats.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
+/**
+ * Node options of the relays measured here, as config/peerup-relay.service
+ * ships them: a small young generation keeps relayed buffers from inflating
+ * RSS (about 30–40 MiB less after bulk transfers, docs/RELAY.md).
+ */
+export const RELAY_NODE_OPTIONS = '--max-semi-space-size=2'
+const RELAY_ENV = { NODE_OPTIONS: RELAY_NODE_OPTIONS }
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
 
 /** Result of the relay section. */
 export interface RelayBenchResult {
   mode: 'quick' | 'full'
+  /** NODE_OPTIONS of the measured relays. */
+  relayNodeOptions: string
   seconds: number
   /** Relay RSS (MiB) and reservation times (ms) per reservation count. */
-  reservations: Array<{ count: number, rssMiB: number, heapMiB: number, fds: number, p50Ms: number | null, p99Ms: number | null, failed: number, seconds: number, errors: string[] }>
+  reservations: Array<{ count: number, rssMiB: number, heapMiB: number, fds: number, p50Ms: number | null, p99Ms: number | null, failed: number, retries: number, seconds: number, errors: string[] }>
   volume: {
     /** GiB relayed in this phase (relay counters). */
     relayedGiB: number
@@ -89,7 +98,7 @@ async function reservationsPhase (h: Harness, counts: number[], log: (s: string)
   const relay: NodeDir = await h.initNode('cap-relay', 'relay', { listen: [`/ip4/127.0.0.1/tcp/${port}`] })
   editYamlFile(relay.config, doc => { doc.setIn(['relay', 'max_reservations'], max + 100) })
   authorizeAll(join(relay.dir, 'authorized_keys'), await leanPeerIds('bench-capacity', max))
-  const proc: Proc = h.start(['--config', relay.config, 'relay', 'serve'])
+  const proc: Proc = h.start(['--config', relay.config, 'relay', 'serve'], { env: RELAY_ENV })
   await proc.waitFor(/^ready$/m, 30_000)
   const addr = `/ip4/127.0.0.1/tcp/${port}/p2p/${relay.peerId}`
   const workers: ReserveWorker[] = []
@@ -99,7 +108,8 @@ async function reservationsPhase (h: Harness, counts: number[], log: (s: string)
     for (const count of [...counts].sort((a, b) => a - b)) {
       const t0 = performance.now()
       const batch: ReserveWorker[] = []
-      for (let from = have; from < count; from += 250) batch.push(startReserveWorker(addr, 'bench-capacity', from, Math.min(250, count - from), 16, 600_000))
+      // 8 reservations in flight per worker: enough to load the relay without starving this 2-core machine
+      for (let from = have; from < count; from += 250) batch.push(startReserveWorker(addr, 'bench-capacity', from, Math.min(250, count - from), 8, 600_000))
       workers.push(...batch)
       const reports = await Promise.all(batch.map(async w => await w.report))
       have = count
@@ -114,12 +124,13 @@ async function reservationsPhase (h: Harness, counts: number[], log: (s: string)
         p50Ms: times.length > 0 ? round(percentile(times, 50), 0) : null,
         p99Ms: times.length > 0 ? round(percentile(times, 99), 0) : null,
         failed: reports.reduce((n, r) => n + r.failed, 0),
+        retries: reports.reduce((n, r) => n + (r.retries ?? 0), 0),
         seconds: round((performance.now() - t0) / 1000, 1),
         errors: reports.flatMap(r => r.errors).slice(0, 5)
       }
       if (st.reservations !== count) row.errors.push(`relay reports ${st.reservations} reservations, expected ${count}`)
       out.push(row)
-      log(`  ${count} reservations: relay RSS ${row.rssMiB} MiB, heap ${row.heapMiB} MiB, fds ${row.fds}; reserve p50 ${row.p50Ms} ms p99 ${row.p99Ms} ms (${row.failed} failed, ${row.seconds} s)`)
+      log(`  ${count} reservations: relay RSS ${row.rssMiB} MiB, heap ${row.heapMiB} MiB, fds ${row.fds}; reserve p50 ${row.p50Ms} ms p99 ${row.p99Ms} ms (${row.failed} failed, ${row.retries} retried, ${row.seconds} s)${row.errors.length > 0 ? `; e.g. ${row.errors.slice(0, 3).join('; ')}` : ''}`)
     }
   } finally {
     await Promise.all(workers.map(async w => { await w.stop() }))
@@ -139,7 +150,7 @@ export async function runRelayBench (options: { quick: boolean, log?: (s: string
   const extra: Proc[] = []
   try {
     // ------------------------------------------------------------ reservations
-    const counts = quick ? [0, 100, 500] : [0, 500, 2000]
+    const counts = quick ? [0, 100] : [0, 500, 2000]
     log(`relay: RSS with ${counts.join('/')} reservations`)
     const reservations = await reservationsPhase(h, counts, log)
 
@@ -151,6 +162,7 @@ export async function runRelayBench (options: { quick: boolean, log?: (s: string
     const lab: RelayLab = await startRelayLab(h, {
       homes: { b: { bench: servers.port }, c: { sink: sinkC.port, slow: slowSink.port } },
       extraMembers: abusers,
+      relayEnv: RELAY_ENV,
       // one host floods: no loopback exemption on the relay (the members connect before)
       relayConfig: doc => { doc.setIn(['daemon', 'allow_hosts'], doc.createNode([])) }
     })
@@ -164,8 +176,8 @@ export async function runRelayBench (options: { quick: boolean, log?: (s: string
     }
 
     // ---------------------------------------------------------------- volume
-    const total = quick ? 1 * GiB : 4 * GiB
-    const unit = quick ? 64 * MiB : 256 * MiB
+    const total = quick ? GiB / 4 : 4 * GiB
+    const unit = quick ? 32 * MiB : 256 * MiB
     log(`relay: ${total / GiB} GiB relayed in sessions (long-lived circuit, new circuits, slow target at ${slowRate} MiB/s)`)
     const failures: string[] = []
     const series: RelayBenchResult['volume']['rssSeries'] = []
@@ -238,7 +250,7 @@ export async function runRelayBench (options: { quick: boolean, log?: (s: string
     const toB = await a.proxy('b.grewal', 'bench', 0, { path: 'relay' })
     const toC = await a.proxy('c.grewal', 'sink', 0, { path: 'relay' })
     const isoSize = quick ? 32 * MiB : 128 * MiB
-    const rounds = quick ? 2 : 3
+    const rounds = quick ? 1 : 3
     const alone: number[] = []
     const frozen: number[] = []
     const isoFail: string[] = []
@@ -269,8 +281,8 @@ export async function runRelayBench (options: { quick: boolean, log?: (s: string
 
     // ----------------------------------------------------------------- abuse
     log('relay: echo latency under abuse (circuit loop, handshake flood)')
-    const n = quick ? 100 : 200
-    const abuseMs = quick ? 8000 : 12_000
+    const n = quick ? 60 : 200
+    const abuseMs = quick ? 5000 : 12_000
     await echoRtts(toB.port, 20)
     const sum = (r: { rtts: number[], failed: number }): { p50: number, p99: number, failed: number } => ({ p50: round(percentile(r.rtts, 50), 2), p99: round(percentile(r.rtts, 99), 2), failed: r.failed })
     const baseline = sum(await echoRtts(toB.port, n))
@@ -287,15 +299,17 @@ export async function runRelayBench (options: { quick: boolean, log?: (s: string
       log(`  ${name}: echo p50 ${r.p50} ms p99 ${r.p99} ms (baseline ${baseline.p50} / ${baseline.p99}), ratio ${phases[name].ratio}; abusers ${JSON.stringify(counts)}`)
       await sleep(1000)
     }
-    await runPhase('circuit loop', ['circuits'])
-    await runPhase('handshake flood', ['handshakes'])
+    if (!quick) {
+      await runPhase('circuit loop', ['circuits'])
+      await runPhase('handshake flood', ['handshakes'])
+    }
     await runPhase('both', ['circuits', 'handshakes'])
     clearInterval(sampler2)
     const st = await relayStatus(lab.relay.dir)
     const abuse = { baseline, phases, refusedByLimit: st.refusedByLimit, rssGrowthMiB: round(rssPeak - rss0, 1) }
     await toB.close()
     await toC.close()
-    return { mode: quick ? 'quick' : 'full', seconds: round((performance.now() - t0) / 1000, 1), reservations, volume, isolation, abuse }
+    return { mode: quick ? 'quick' : 'full', relayNodeOptions: RELAY_NODE_OPTIONS, seconds: round((performance.now() - t0) / 1000, 1), reservations, volume, isolation, abuse }
   } finally {
     await a?.stop({ graceMs: 0 }).catch(() => {})
     for (const p of extra) p.kill('SIGKILL')
@@ -321,7 +335,8 @@ export function relayTargets (r: RelayBenchResult | undefined): Array<{ id: stri
     id: 'relay-rss-4gib',
     label: `relay RSS after relaying 4 GiB ≤ 200 MiB and flat${v.relayedGiB < 3.9 ? ` (this run: ${v.relayedGiB} GiB)` : ''}`,
     value: `max ${v.rssMaxMiB} MiB, end ${v.rssEndMiB} MiB, growth after the first quarter ${v.growthAfterWarmMiB} MiB${v.failures.length > 0 ? `, ${v.failures.length} failed transfers` : ''}`,
-    pass: v.rssMaxMiB <= 200 && flat && v.failures.length === 0 ? (v.relayedGiB >= 3.9 ? true : null) : false
+    // a short (quick) run can only miss on size or failures; "flat" needs the whole 4 GiB
+    pass: v.relayedGiB >= 3.9 ? v.rssMaxMiB <= 200 && flat && v.failures.length === 0 : (v.rssMaxMiB <= 200 && v.failures.length === 0 ? null : false)
   })
   t.push({
     id: 'relay-isolation',
@@ -333,7 +348,7 @@ export function relayTargets (r: RelayBenchResult | undefined): Array<{ id: stri
   t.push({
     id: 'relay-abuse-latency',
     label: 'echo latency via relay under abuse < 2× baseline (p50)',
-    value: both == null ? 'not measured' : `${both.ratio}× (p50 ${both.p50} vs ${r.abuse.baseline.p50} ms; loop alone ${r.abuse.phases['circuit loop']?.ratio}×, flood alone ${r.abuse.phases['handshake flood']?.ratio}×)`,
+    value: both == null ? 'not measured' : `${both.ratio}× (p50 ${both.p50} vs ${r.abuse.baseline.p50} ms${r.abuse.phases['circuit loop'] != null ? `; loop alone ${r.abuse.phases['circuit loop'].ratio}×, flood alone ${r.abuse.phases['handshake flood']?.ratio}×` : ''})`,
     pass: both == null ? null : both.ratio < 2 && both.failed === 0
   })
   t.push({ id: 'relay-cpu-per-gib', label: 'relay CPU per GiB relayed (reported)', value: `${v.cpuPerGiB} CPU-s/GiB`, pass: null })
@@ -341,7 +356,7 @@ export function relayTargets (r: RelayBenchResult | undefined): Array<{ id: stri
 }
 
 /** Console lines for the relay section. */
-export function relaySummaryLines (r: RelayBenchResult | undefined): string[] {
+export function relaySummaryLines (r: RelayBenchResult | undefined, options: { targets?: boolean } = {}): string[] {
   if (r == null) return []
   const out = [`relay (${r.mode}, ${r.seconds} s):`]
   for (const x of r.reservations) out.push(`  ${String(x.count).padStart(5)} reservations: RSS ${x.rssMiB} MiB, heap ${x.heapMiB} MiB, fds ${x.fds}, reserve p50 ${x.p50Ms ?? '-'} ms p99 ${x.p99Ms ?? '-'} ms${x.failed > 0 ? `, ${x.failed} failed` : ''}`)
@@ -349,7 +364,7 @@ export function relaySummaryLines (r: RelayBenchResult | undefined): string[] {
   out.push(`  ${v.relayedGiB} GiB relayed: RSS ${v.rssStartMiB} → max ${v.rssMaxMiB} → end ${v.rssEndMiB} MiB; CPU ${v.cpuPerGiB} s/GiB; long-lived ${v.longLivedMibps} MiB/s; slow target ${v.slowTarget.mibps} MiB/s (${v.slowTarget.intact ? 'intact' : 'BROKEN'})`)
   out.push(`  isolation: A→B alone ${r.isolation.aloneMibps.join('/')} MiB/s, C frozen ${r.isolation.frozenMibps.join('/')} MiB/s, ratio ${r.isolation.ratio}`)
   out.push(`  abuse: baseline echo p50 ${r.abuse.baseline.p50} ms; ${Object.entries(r.abuse.phases).map(([k, p]) => `${k} ${p.p50} ms (${p.ratio}×)`).join(', ')}; ${r.abuse.refusedByLimit} circuits refused by a limit; RSS +${r.abuse.rssGrowthMiB} MiB`)
-  for (const t of relayTargets(r)) out.push(`  [${t.pass === true ? 'pass' : t.pass === false ? 'MISS' : ' -- '}] ${t.label}: ${t.value}`)
+  if (options.targets !== false) for (const t of relayTargets(r)) out.push(`  [${t.pass === true ? 'pass' : t.pass === false ? 'MISS' : ' -- '}] ${t.label}: ${t.value}`)
   return out
 }
 
@@ -357,11 +372,13 @@ export function relaySummaryLines (r: RelayBenchResult | undefined): string[] {
 export function relayMarkdown (r: RelayBenchResult | undefined): string[] {
   if (r == null) return []
   const L: string[] = ['## Relay', '']
-  L.push(`Real \`peerup relay serve\` and home daemons on loopback (${r.mode} run, ${r.seconds} s). Lean peers (TCP + Noise + yamux + identify + ping) in worker processes hold the reservations; abusers run in their own processes.`)
+  L.push(`Real \`peerup relay serve\` (with \`NODE_OPTIONS=${r.relayNodeOptions}\`, as \`config/peerup-relay.service\` ships it) and home daemons on loopback (${r.mode} run, ${r.seconds} s). Lean peers (TCP + Noise + yamux + identify + ping) in worker processes hold the reservations; abusers run in their own processes.`)
   L.push('')
-  L.push('| Reservations | Relay RSS MiB | Heap MiB | fds | Reserve p50 ms | p99 ms | Failed |')
-  L.push('|---:|---:|---:|---:|---:|---:|---:|')
-  for (const x of r.reservations) L.push(`| ${x.count} | ${x.rssMiB} | ${x.heapMiB} | ${x.fds} | ${x.p50Ms ?? '–'} | ${x.p99Ms ?? '–'} | ${x.failed} |`)
+  L.push('Reservation time is a lean peer\'s dial (TCP + Noise + yamux) plus its HOP RESERVE, with 8 in flight per worker process; a failed attempt is retried after 1 s and 2 s, as a home node would.')
+  L.push('')
+  L.push('| Reservations | Relay RSS MiB | Heap MiB | fds | Reserve p50 ms | p99 ms | Retried | Failed |')
+  L.push('|---:|---:|---:|---:|---:|---:|---:|---:|')
+  for (const x of r.reservations) L.push(`| ${x.count} | ${x.rssMiB} | ${x.heapMiB} | ${x.fds} | ${x.p50Ms ?? '–'} | ${x.p99Ms ?? '–'} | ${x.retries ?? 0} | ${x.failed} |`)
   L.push('')
   const v = r.volume
   L.push(`**Volume.** ${v.relayedGiB} GiB relayed: most over one long-lived circuit (median ${v.longLivedMibps} MiB/s), a third in sessions that each open a new circuit, and ${v.slowTarget.MiB} MiB to a target reading at ${v.slowTarget.rateMiBps} MiB/s (got ${v.slowTarget.mibps} MiB/s, ${v.slowTarget.intact ? 'byte-exact' : 'NOT intact'}) alongside. Relay RSS ${v.rssStartMiB} MiB before, at most ${v.rssMaxMiB} MiB, ${v.rssEndMiB} MiB at the end; relay CPU ${v.cpuPerGiB} s per GiB.`)
@@ -377,7 +394,7 @@ export function relayMarkdown (r: RelayBenchResult | undefined): string[] {
   L.push(`| none (baseline) | ${r.abuse.baseline.p50} | ${r.abuse.baseline.p99} | 1 | ${r.abuse.baseline.failed} |`)
   for (const [k, p] of Object.entries(r.abuse.phases)) L.push(`| ${k} | ${p.p50} | ${p.p99} | ${p.ratio} | ${p.failed} |`)
   L.push('')
-  L.push(`The relay refused ${r.abuse.refusedByLimit} circuits by a limit; its RSS grew ${r.abuse.rssGrowthMiB} MiB during the abuse. The abusers share the machine's CPUs with the relay and the measuring client.`)
+  L.push(`The relay refused ${r.abuse.refusedByLimit} circuits by a limit; its RSS grew ${r.abuse.rssGrowthMiB} MiB during the abuse. The abusers run at nice 19 (on a real relay the attacker's CPU is elsewhere; what counts is the work it causes the relay), but still share the machine with the relay and the measuring client.`)
   L.push('')
   return L
 }

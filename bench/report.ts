@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { relayMarkdown } from './relay.js'
 import type { BenchResult, DirResult } from './run.js'
 
 const mark = (p: boolean | null): string => p === true ? '✅ pass' : p === false ? '❌ miss' : '— n/a'
@@ -158,6 +159,7 @@ export function renderMarkdown (r: BenchResult, resultFile: string): string {
   L.push('|---|---:|---:|---:|')
   for (const k of Object.keys(r.memory.peak)) L.push(`| ${k} | ${n1(r.memory.idle[k])} | ${n1(r.memory.end[k])} | ${n1(r.memory.peak[k])} |`)
   L.push('')
+  L.push(...relayMarkdown(r.relay))
   L.push('## Machine')
   L.push('')
   L.push('| | |')

@@ -9,7 +9,8 @@
  * Options: --quick, --runs N, --size MiB, --tunnels N, --no-write (no
  * results/docs), --profile DIR (CPU profiles of relay/home/proxies), and for
  * partial runs that write nothing: --paths raw,ssh,direct,… and
- * --skip latency,cold,scale,dns.
+ * --skip latency,cold,scale,dns,udp,relay; --only relay runs just the relay
+ * section (bench/relay.ts).
  */
 import '../src/polyfill.js'
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -22,6 +23,7 @@ import { download, firstEcho, parallelEcho, upload, type Dest } from './client.j
 import { kill, killAll, killAllSync, track } from './procs.js'
 import { memMiB, trackedCpu, trackedMem, type Mem, type Tracked } from './procstat.js'
 import { measureDns, type DnsResult } from './dns.js'
+import { relaySummaryLines, relayTargets, runRelayBench, type RelayBenchResult } from './relay.js'
 import { renderMarkdown, renderSvg } from './report.js'
 import { benchUdp, udpMarkdown, udpTarget, type UdpBench } from './udp.js'
 import { startSocat, startSshForward, startSshd, sshAvailable, sshStdioArgs, which, type Sshd } from './ssh.js'
@@ -46,7 +48,9 @@ export interface BenchOptions {
   /** Measure only these path ids (a partial run: nothing is written). */
   paths?: string[]
   /** Skip these sections (a partial run: nothing is written). */
-  skip?: Array<'latency' | 'cold' | 'scale' | 'dns' | 'udp'>
+  skip?: Array<'latency' | 'cold' | 'scale' | 'dns' | 'udp' | 'relay'>
+  /** Run only this section (nothing is written). */
+  only?: 'relay'
   log?: (line: string) => void
 }
 
@@ -141,6 +145,8 @@ export interface BenchResult {
   targets: Target[]
   /** Direct UDP in the NAT lab (bench/udp.ts). */
   udp?: UdpBench
+  /** The relay section (bench/relay.ts). */
+  relay?: RelayBenchResult
 }
 
 function git (args: string[]): string {
@@ -550,6 +556,7 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
     }
     result.memory = { idle, relayAfterTransfers, end, peak }
     phase('memory')
+    if (!skip.has('relay')) { result.relay = await runRelayBench({ quick, log }); phase('relay') }
 
     // ---------------------------------------------------------------- targets
     result.targets = targets(result as BenchResult)
@@ -614,6 +621,7 @@ export function targets (r: BenchResult): Target[] {
     value: `relayed ${relayScale?.intact ?? 0}/${n}, direct ${directScale?.intact ?? 0}/${n}`,
     pass: n >= 1000 ? allIntact : (allIntact ? null : false)
   })
+  t.push(...relayTargets(r.relay))
   return t
 }
 
@@ -650,6 +658,7 @@ export function summaryLines (r: BenchResult): string[] {
   out.push('memory (MiB): idle RSS / end RSS / peak (VmHWM):')
   for (const k of Object.keys(r.memory.peak)) out.push(`  ${k.padEnd(34)} ${String(r.memory.idle[k]).padStart(6)} ${String(r.memory.end[k]).padStart(6)} ${String(r.memory.peak[k]).padStart(6)}`)
   out.push(`  relay RSS right after all transfers: ${r.memory.relayAfterTransfers}`)
+  out.push(...relaySummaryLines(r.relay, { targets: false }))
   out.push('targets:')
   for (const t of r.targets) out.push(`  [${t.pass === true ? 'pass' : t.pass === false ? 'MISS' : ' -- '}] ${t.label}: ${t.value}`)
   out.push(`runtime ${r.runtimeSeconds} s (${Object.entries(r.phases).map(([k, v]) => `${k} ${v}`).join(', ')}), load average ${r.machine.loadavgStart.join('/')} → ${r.machine.loadavgEnd.join('/')}, CPU pressure ${r.machine.cpuPressureStart ?? '-'}% → ${r.machine.cpuPressureEnd ?? '-'}%`)
@@ -673,7 +682,8 @@ function parseArgs (argv: string[]): BenchOptions {
     else if (a === '--profile') o.profileDir = argv[++i]
     else if (a === '--paths') o.paths = (argv[++i] ?? '').split(',')
     else if (a === '--skip') o.skip = (argv[++i] ?? '').split(',') as BenchOptions['skip']
-    else throw new Error(`unknown option ${a} (known: --quick --runs N --size MiB --tunnels N --no-write --profile DIR --paths raw,ssh,ssh-aes,socat,direct,relay,socks --skip latency,cold,scale,dns,udp)`)
+    else if (a === '--only' && argv[i + 1] === 'relay') o.only = argv[++i] as 'relay'
+    else throw new Error(`unknown option ${a} (known: --quick --runs N --size MiB --tunnels N --no-write --profile DIR --paths raw,ssh,ssh-aes,socat,direct,relay,socks --skip latency,cold,scale,dns,udp,relay --only relay)`)
   }
   return o
 }
@@ -691,6 +701,10 @@ export async function main (argv: string[], run: (o: BenchOptions) => Promise<Be
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
+    if (o.only === 'relay') {
+      for (const l of relaySummaryLines(await runRelayBench({ quick: o.quick }))) process.stdout.write(l + '\n')
+      return undefined
+    }
     return await run(o)
   } finally {
     clearTimeout(deadline)

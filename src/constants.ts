@@ -46,13 +46,15 @@ export const RELAY_MAX_CONNECTIONS = 4096
 /** Relay: connections still in their handshake (TCP accepted, Noise not done) at once; more are refused at accept. */
 export const RELAY_MAX_PENDING_CONNECTIONS = 256
 /** Relay: new inbound connections per second from one IP address; more are refused at accept. */
-export const RELAY_CONNECTIONS_PER_HOST_PER_SECOND = 100
+export const RELAY_CONNECTIONS_PER_HOST_PER_SECOND = 20
 /** Relay: circuits open at once (each may hold up to about two yamux windows while its target is slow). */
 export const RELAY_MAX_CIRCUITS = 1024
 /** Relay: circuits one source peer may have open at once. */
 export const RELAY_MAX_CIRCUITS_PER_PEER = 64
 /** Relay: circuits one source peer may open per second, sustained (bursts of twice this). */
 export const RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND = 20
+/** Relay: how long a peer that floods the relay with circuit requests past its rate limit is disconnected and refused (ms). */
+export const RELAY_PENALTY = 60_000
 /** Relay: the status socket (`peerup relay status`), relative to the config file's directory. */
 export const RELAY_STATUS_SOCKET = 'relay.sock'
 

@@ -12,7 +12,7 @@ import { hopServer } from './relay/hop-server.js'
 import { loadUdpTransport } from './udp-transport.js'
 import {
   DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
-  RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_RESERVATION_TTL,
+  RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_PENALTY, RELAY_RESERVATION_TTL,
   YAMUX_INITIAL_WINDOW, YAMUX_MAX_READ_BUFFER, YAMUX_MAX_WINDOW, YAMUX_MAX_WRITE_BUFFER
 } from './constants.js'
 import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
@@ -66,6 +66,10 @@ export interface NetworkInit {
     maxCircuitsPerPeer?: number
     /** Circuits one source peer may open per second (token bucket, bursts of twice this). @default 20 */
     maxCircuitsPerPeerPerSecond?: number
+    /** How long a peer flooding circuit requests past its rate limit is disconnected and refused (ms); 0 turns it off. @default 60000 */
+    penaltyMs?: number
+    /** Called when a peer is put in the penalty box. */
+    onPenalty?: (peer: string, ms: number) => void
   }
   /**
    * Hosts whose connections are exempt from the connection manager's rate
@@ -89,7 +93,7 @@ export interface NetworkInit {
   /**
    * New inbound connections per second from one host (hosts in `allow` are exempt).
    *
-   * @default 100 for relays, 20 otherwise
+   * @default 20
    */
   connectionsPerHostPerSecond?: number
   /**
@@ -143,6 +147,8 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
       maxCircuits: relay.maxCircuits ?? RELAY_MAX_CIRCUITS,
       maxCircuitsPerPeer: relay.maxCircuitsPerPeer ?? RELAY_MAX_CIRCUITS_PER_PEER,
       maxCircuitsPerPeerPerSecond: relay.maxCircuitsPerPeerPerSecond ?? RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND,
+      penaltyMs: relay.penaltyMs ?? RELAY_PENALTY,
+      onPenalty: relay.onPenalty,
       canReserve: (peer) => gater.denyInboundRelayReservation?.(peer as any) !== true,
       canConnect: (source, destination) => gater.denyOutboundRelayedConnection?.(source as any, destination as any) !== true
     })

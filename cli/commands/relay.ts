@@ -9,7 +9,7 @@ export function register (program: Command): void {
     .action(async (_opts, cmd) => {
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       if (cfg.config.role !== 'relay') throw new UsageError(`${cfg.file}: role is "${cfg.config.role}"; "peerup relay serve" needs role: relay`)
-      const server = await createRelayServer({ config: cfg })
+      const server = await createRelayServer({ config: cfg, onNotice: info })
       await server.start()
       out(`peerup relay ${server.peerId}`)
       for (const a of server.multiaddrs()) out(a)

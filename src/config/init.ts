@@ -78,6 +78,9 @@ function template (o: InitConfigOptions): string {
     lines.push(
       'relay:',
       '  max_reservations: 1024',
+      '  max_circuits: 1024            # circuits open at once; on a 1 GB VPS use ~48 (docs/RELAY.md)',
+      '  max_circuits_per_peer: 64',
+      '  max_circuits_per_peer_per_second: 20',
       '  limits: {}                  # members get no data/duration limit; set data_bytes / duration_seconds to cap'
     )
   }

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import {
   DNS_LISTEN, DNS_SUFFIXES, DNS_TTL, DNS_UPSTREAM, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
-  RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_STATUS_SOCKET,
+  RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_PENALTY, RELAY_STATUS_SOCKET,
   SOCKS_HANDSHAKE_TIMEOUT, SOCKS_LISTEN, SOCKS_MAX_CONNECTIONS, STUN_PORT, STUN_RATE_BURST, STUN_RATE_PER_SECOND
 } from '../constants.js'
 
@@ -62,6 +62,7 @@ export const relayServerSchema = z.strictObject({
   max_connections: z.number().int().positive().default(RELAY_MAX_CONNECTIONS),
   max_pending_connections: z.number().int().positive().default(RELAY_MAX_PENDING_CONNECTIONS),
   connections_per_host_per_second: z.number().int().positive().default(RELAY_CONNECTIONS_PER_HOST_PER_SECOND),
+  penalty_seconds: z.number().int().min(0).default(RELAY_PENALTY / 1000),
   /** `peerup relay status` socket; false turns it off. */
   status_socket: z.union([z.string().min(1), z.literal(false)]).default(RELAY_STATUS_SOCKET),
   stun: z.strictObject({

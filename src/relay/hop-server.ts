@@ -64,6 +64,17 @@ export interface HopServerInit {
    * @default 64
    */
   maxCircuitsPerPeer?: number
+  /**
+   * A peer that keeps asking after the rate limit refused it (more than
+   * `2 × burst` refusals beyond its allowance) is disconnected and refused
+   * for this long (ms): its flood of HOP streams then costs the relay
+   * nothing more. 0 turns this off.
+   *
+   * @default 60000
+   */
+  penaltyMs?: number
+  /** Called when a peer is put in the penalty box (for the operator's log). */
+  onPenalty?: (peer: string, ms: number) => void
   /** May this peer reserve a slot? */
   canReserve?: (peer: string) => boolean
   /** May `source` open a circuit to `destination`? */
@@ -86,6 +97,8 @@ export interface HopStats {
   circuitsRefused: number
   /** Circuits refused by a limit (rate, per-peer or total circuits, reservation table full). */
   refusedByLimit: number
+  /** Peers disconnected for flooding the relay with requests (since start). */
+  peersPenalized: number
   bytesRelayed: number
   /** Bytes relayed by the circuits open now. */
   bytesInFlightCircuits: number
@@ -98,6 +111,8 @@ export interface HopServer extends Startable {
   /** Live reservations, by peer ID. */
   readonly reservations: Map<string, HopReservation>
   stats (): HopStats
+  /** Is this peer in the penalty box (refused for flooding)? The relay's gater refuses its connections meanwhile. */
+  isPenalized (peer: string): boolean
 }
 
 interface HopComponents {
@@ -150,7 +165,8 @@ function isCircuit (conn: Connection): boolean {
 
 class Hop implements HopServer {
   readonly reservations = new Map<string, HopReservation>()
-  private readonly counters = { circuitsOpened: 0, circuitsRefused: 0, refusedByLimit: 0, bytesRelayed: 0, activeCircuits: 0 }
+  private readonly counters = { circuitsOpened: 0, circuitsRefused: 0, refusedByLimit: 0, peersPenalized: 0, bytesRelayed: 0, activeCircuits: 0 }
+  private readonly penalty = new Map<string, number>()
   private readonly bySource = new Map<string, number>()
   private readonly live = new Set<{ counters: { aToB: number, bToA: number }, paused: () => boolean }>()
   private readonly shutdown = new AbortController()
@@ -170,6 +186,7 @@ class Hop implements HopServer {
       const now = Date.now()
       for (const [peer, r] of this.reservations) if (r.expire <= now) this.reservations.delete(peer)
       for (const [peer, b] of this.rate) if (now - b.last > 60_000) this.rate.delete(peer)
+      for (const [peer, until] of this.penalty) if (until <= now) this.penalty.delete(peer)
     }, 60_000)
     this.sweep.unref()
   }
@@ -212,7 +229,28 @@ class Hop implements HopServer {
     }
   }
 
+  isPenalized (peer: string): boolean {
+    const until = this.penalty.get(peer)
+    if (until == null) return false
+    if (until > Date.now()) return true
+    this.penalty.delete(peer)
+    return false
+  }
+
+  private penalize (peer: string): void {
+    const ms = this.init.penaltyMs ?? 60_000
+    if (ms <= 0 || this.isPenalized(peer)) return
+    this.penalty.set(peer, Date.now() + ms)
+    this.counters.peersPenalized++
+    log('peer %s keeps opening circuits past its rate limit: disconnected and refused for %d s', peer, Math.round(ms / 1000))
+    this.init.onPenalty?.(peer, ms)
+    for (const c of this.components.connectionManager.getConnections() as Connection[]) {
+      if (c.remotePeer.toString() === peer) c.abort(new Error('circuit flood'))
+    }
+  }
+
   private async onHop (stream: Stream, conn: Connection): Promise<void> {
+    if (this.isPenalized(conn.remotePeer.toString())) { stream.abort(new Error('peer is refused for flooding')); return }
     // a cancellable handshake deadline: nothing may abort the circuit once it is spliced
     const handshake = new AbortController()
     const timer = setTimeout(() => { handshake.abort(new Error('handshake timed out')) }, this.init.handshakeTimeout ?? 10_000)
@@ -285,9 +323,11 @@ class Hop implements HopServer {
     b.tokens = Math.min(burst, b.tokens + (now - b.last) / 1000 * rate)
     b.last = now
     this.rate.set(peer, b)
-    if (b.tokens < 1) return false
+    // refusals go into debt; deep debt means the peer ignores the refusals
     b.tokens--
-    return true
+    if (b.tokens >= 0) return true
+    if (b.tokens < -2 * burst) { this.penalize(peer); b.tokens = 0 }
+    return false
   }
 
   private async connect (stream: Stream, conn: Connection, req: CircuitMessage, rest: Uint8Array, signal: AbortSignal, handshakeDone: () => void): Promise<void> {

@@ -27,6 +27,8 @@ export interface RelayServerInit {
   config: LoadedConfig
   /** Override the listen addresses. */
   listen?: string[]
+  /** Lines an operator should see (a peer put in the penalty box); the CLI prints them on stderr. */
+  onNotice?: (line: string) => void
 }
 
 /** A running relay. */
@@ -77,13 +79,16 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
   const gating = config.security.enable_gating
   const members = gating ? createAuthorizedKeys({ file: path(config.security.authorized_keys_file) }) : undefined
   const relayCfg = config.relay ?? relayServerSchema.parse({})
-  const libp2p = await createNetwork({
+  // eslint-disable-next-line prefer-const
+  let libp2p: PeerupLibp2p
+  libp2p = await createNetwork({
     privateKey,
     listen: init.listen ?? config.network.listen ?? DEFAULT_RELAY_LISTEN,
     announce: config.network.announce,
     dht: config.network.dht,
     connectionGater: createConnectionGater({
-      policy: { isAllowed: (peer) => members?.isAuthorized(peer) ?? true },
+      // a peer in the hop server's penalty box (a circuit flood) is refused like a stranger until it expires
+      policy: { isAllowed: (peer) => (members?.isAuthorized(peer) ?? true) && (libp2p?.services as any)?.relay?.isPenalized?.(peer) !== true },
       enabled: gating,
       relay: true
     }),
@@ -94,6 +99,8 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
       maxCircuits: relayCfg.max_circuits,
       maxCircuitsPerPeer: relayCfg.max_circuits_per_peer,
       maxCircuitsPerPeerPerSecond: relayCfg.max_circuits_per_peer_per_second,
+      penaltyMs: relayCfg.penalty_seconds * 1000,
+      onPenalty: (peer, ms) => { init.onNotice?.(`relay: ${peer} keeps opening circuits past its rate limit: disconnected and refused for ${Math.round(ms / 1000)} s`) },
       maxReservations: relayCfg.max_reservations,
       reservationTtl: relayCfg.reservation_ttl_seconds * 1000,
       engine: relayCfg.engine,
@@ -115,7 +122,7 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
   let statusSocket: StatusSocket | undefined
   let unregister: (() => void) | undefined
   const statusFile = relayCfg.status_socket === false ? undefined : path(relayCfg.status_socket)
-  const stats = (): HopStats => (libp2p.services as any).relay?.stats?.() ?? { reservations: (libp2p.services as any).relay?.reservations?.size ?? 0, activeCircuits: 0, circuitsOpened: 0, circuitsRefused: 0, refusedByLimit: 0, bytesRelayed: 0, bytesInFlightCircuits: 0, pausedCircuits: 0 }
+  const stats = (): HopStats => (libp2p.services as any).relay?.stats?.() ?? { reservations: (libp2p.services as any).relay?.reservations?.size ?? 0, activeCircuits: 0, circuitsOpened: 0, circuitsRefused: 0, refusedByLimit: 0, peersPenalized: 0, bytesRelayed: 0, bytesInFlightCircuits: 0, pausedCircuits: 0 }
   const status = (): RelayStatus => ({
     peerId: libp2p.peerId.toString(),
     ...stats(),

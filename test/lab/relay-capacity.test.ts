@@ -46,7 +46,7 @@ describe(`relay capacity: ${PEERS} reservations`, () => {
   it(`${PEERS} peers reserve; relay RSS stays under 600 MiB; slots are freed on disconnect`, async () => {
     const pid = relayProc.child.pid!
     const base = procMem(pid).rss
-    for (let from = 0; from < PEERS; from += PER_WORKER) workers.push(startReserveWorker(relayAddr, 'capacity', from, Math.min(PER_WORKER, PEERS - from), 16, 150_000))
+    for (let from = 0; from < PEERS; from += PER_WORKER) workers.push(startReserveWorker(relayAddr, 'capacity', from, Math.min(PER_WORKER, PEERS - from), 8, 170_000))
     const reports = await Promise.all(workers.map(async w => await w.report))
     const times = reports.flatMap(r => r.times)
     const errors = reports.flatMap(r => r.errors)

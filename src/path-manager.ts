@@ -224,7 +224,8 @@ export function createPathManager (init: PathManagerInit): PathManager {
         p.lastError = 'direct UDP connection closed'
         emit({ peerId: p.peerId, class: 'relayed', reason: 'closed' })
       }
-      if (openUdp(p.peerId).length > 0) return
+      // another direct connection is up, or an attempt is already under way
+      if (openUdp(p.peerId).length > 0 || p.state === 'trying') return
       p.state = 'idle'
       p.attempts = Math.max(1, p.attempts + 1)
       schedule(p)

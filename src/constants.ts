@@ -148,3 +148,10 @@ export const DIRECT_HEALTH_TIMEOUT = 1_500
 export const DIRECT_STREAM_TIMEOUT = 2_000
 /** Paths: a direct UDP connection silent this long (ms) is closed and the upgrade retried. */
 export const DIRECT_DEAD_TIMEOUT = 10_000
+/**
+ * Paths: read buffer of a tunnel stream on a direct UDP (WebRTC) connection (bytes).
+ * WebRTC data channels in js-libp2p have no receive backpressure, so a tunnel whose
+ * local side reads slower than the peer sends buffers up to this much, then is reset
+ * (never silently truncated).
+ */
+export const UDP_MAX_READ_BUFFER = 64 * 1024 * 1024

@@ -11,7 +11,7 @@ import { createLibp2p } from 'libp2p'
 import { hopServer } from './relay/hop-server.js'
 import { loadUdpTransport } from './udp-transport.js'
 import {
-  DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
+  DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, UDP_MAX_READ_BUFFER, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
   RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_PENALTY, RELAY_RESERVATION_TTL,
   YAMUX_INITIAL_WINDOW, YAMUX_MAX_READ_BUFFER, YAMUX_MAX_WINDOW, YAMUX_MAX_WRITE_BUFFER
 } from './constants.js'
@@ -188,7 +188,13 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     const { factory } = await loadUdpTransport()
     if (factory != null) {
       const iceServers = init.udp.stun.map(url => ({ urls: [url] }))
-      extraTransports.push(factory({ rtcConfiguration: () => ({ iceServers }), maxEarlyStreams: 64 }))
+      extraTransports.push(factory({
+        rtcConfiguration: () => ({ iceServers }),
+        maxEarlyStreams: 64,
+        // WebRTC streams have no receive backpressure (@libp2p/webrtc sendResume is a no-op):
+        // a paused tunnel keeps receiving, so give it room before the stream is reset
+        dataChannel: { maxReadBufferLength: UDP_MAX_READ_BUFFER } as any
+      }))
       // a one-shot client (no listeners) still accepts nothing; a daemon accepts WebRTC upgrades
       if (listen.length > 0 && !listen.includes('/webrtc')) listen.push('/webrtc')
     }

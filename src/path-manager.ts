@@ -19,6 +19,8 @@ import type { Connection, Stream } from '@libp2p/interface'
 
 const log = logger('peerup:paths')
 const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+/** Echoes per liveness stream: @libp2p/ping aborts a stream 10 s after it opened. */
+const PINGS_PER_STREAM = 4
 
 /** Which path new tunnels prefer. */
 export type PathPolicy = 'direct' | 'relay'
@@ -97,6 +99,8 @@ interface Peer extends PeerPathState {
 interface Watch {
   timer: NodeJS.Timeout
   stream?: Stream
+  /** Echoes received on `stream`. */
+  pings: number
   pending?: { sentAt: number, got: Buffer[] }
   bad: boolean
 }
@@ -185,7 +189,7 @@ export function createPathManager (init: PathManagerInit): PathManager {
    * closes the connection. A close retries the upgrade with backoff.
    */
   const watch = (p: Peer, conn: Connection): void => {
-    const w: Watch = { timer: setInterval(() => { void tick() }, healthInterval), bad: false }
+    const w: Watch = { timer: setInterval(() => { void tick() }, healthInterval), bad: false, pings: 0 }
     w.timer.unref()
     watches.set(conn, w)
     const tick = async (): Promise<void> => {
@@ -202,11 +206,22 @@ export function createPathManager (init: PathManagerInit): PathManager {
           w.pending = { sentAt: Date.now(), got: [] }
           const s = await conn.newStream(PING_PROTOCOL, { signal: AbortSignal.timeout(healthTimeout) })
           w.stream = s
+          w.pings = 0
           s.addEventListener('message', (evt: any) => {
             const pend = w.pending
-            if (pend == null) return
+            if (pend == null || w.stream !== s) return
             pend.got.push(Buffer.from(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()))
-            if (Buffer.concat(pend.got).length >= 32) { w.pending = undefined; suspectedAt.delete(conn) }
+            if (Buffer.concat(pend.got).length < 32) return
+            w.pending = undefined
+            suspectedAt.delete(conn)
+            // the ping handler ends a stream after 10 s: take a fresh one well before that
+            if (++w.pings >= PINGS_PER_STREAM) { w.stream = undefined; s.close().catch(() => { s.abort(new Error('ping stream rotated')) }) }
+          })
+          // the remote ended the stream (its 10 s limit): not a sign of a dead path
+          s.addEventListener('close', () => {
+            if (w.stream !== s) return
+            w.stream = undefined
+            w.pending = undefined
           })
         }
         w.pending = { sentAt: Date.now(), got: [] }
@@ -224,7 +239,8 @@ export function createPathManager (init: PathManagerInit): PathManager {
         p.lastError = 'direct UDP connection closed'
         emit({ peerId: p.peerId, class: 'relayed', reason: 'closed' })
       }
-      if (openUdp(p.peerId).length > 0) return
+      // another direct connection is up, or an attempt is already under way
+      if (openUdp(p.peerId).length > 0 || p.state === 'trying') return
       p.state = 'idle'
       p.attempts = Math.max(1, p.attempts + 1)
       schedule(p)

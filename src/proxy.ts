@@ -191,7 +191,14 @@ export async function spliceSocketStream (local: Socket | LocalEnd, input: Strea
         try { stream.pause() } catch {}
       }
     }
-    const onRemoteFin = (): void => { remoteFin = true }
+    const onRemoteFin = (): void => {
+      // A WebRTC stream reports a data channel that closed under it (transport gone, or a
+      // reset whose RESET flag was lost) as a remote close-write too; a real FIN arrives while
+      // the channel is still open. Treat the former as a cut (reset), never as EOF (PITFALLS 7).
+      const channel = (stream as any).channel
+      if (channel != null && typeof channel.readyState === 'string' && channel.readyState !== 'open') return
+      remoteFin = true
+    }
     const onEnd = (): void => {
       // 'end' also fires when the transport dies; only a real FIN ends the output cleanly
       if (remoteFin && !dst.destroyed && !dst.writableEnded) dst.end()

@@ -19,7 +19,7 @@ export interface UdpTransportStatus {
   reason?: string
 }
 
-type WebRTCFactory = (init?: { rtcConfiguration?: () => { iceServers: Array<{ urls: string[] }> }, maxEarlyStreams?: number }) => (components: any) => any
+type WebRTCFactory = (init?: { rtcConfiguration?: () => { iceServers: Array<{ urls: string[] }> }, maxEarlyStreams?: number, dataChannel?: Record<string, unknown> }) => (components: any) => any
 
 let loaded: Promise<{ factory?: WebRTCFactory, status: UdpTransportStatus }> | undefined
 

@@ -83,6 +83,31 @@ describe('direct UDP paths through NAT (netns lab)', { timeout: 600_000 }, () =>
     assert.deepEqual(JSON.parse(x.answer!), { n: 8 * MiB, sha: x.sentSha })
   })
 
+  it('a tunnel running over the relay keeps running while the direct path comes up (UDP let through mid-tunnel); new tunnels then go direct', async () => {
+    const m = await setup()
+    // UDP through the home router is dropped at first: the first upgrade attempt fails
+    await m.t.lab.nft(m.t.homeRouter, 'table ip udpblock {\n  chain forward {\n    type filter hook forward priority -10; policy accept;\n    meta l4proto udp drop\n  }\n}\n')
+    const proxy = await m.proxy('sink', 7004)
+    const before = await m.relayBytes()
+    // 24 MiB paced at 1 MiB/s: opened over the relay, still running when the direct path appears
+    const slow = m.transfer(7004, 24 * MiB, 'sink', 90_000, 1000)
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    await m.t.lab.nft(m.t.homeRouter, 'delete table ip udpblock\n')
+    await proxy.waitFor(/path to home\.grewal: direct-udp/, 40_000)
+    const x = await slow
+    assert.equal(x.error, undefined, `the relayed tunnel broke: ${x.error} ${proxy.stderr()}`)
+    assert.deepEqual(JSON.parse(x.answer!), { n: 24 * MiB, sha: x.sentSha })
+    const viaRelay = await m.relayBytes() - before
+    assert.ok(viaRelay > 24 * MiB, `the running tunnel stayed on the relay (${viaRelay} bytes through it)`)
+    console.log(`relayed tunnel ran ${x.ms} ms across the upgrade; ${proxy.stderr().match(/path to home\.grewal: direct-udp.*/)?.[0] ?? ''}`)
+    // the next tunnel takes the direct path
+    const b2 = await m.relayBytes()
+    const y = await m.transfer(7004, 16 * MiB, 'sink')
+    assert.deepEqual(JSON.parse(y.answer!), { n: 16 * MiB, sha: y.sentSha })
+    const viaRelay2 = await m.relayBytes() - b2
+    assert.ok(viaRelay2 < 2 * MiB, `the new tunnel went direct (relay moved ${viaRelay2} bytes): ${proxy.stderr().slice(-3000)}`)
+  })
+
   it('direct path dropped mid-session: new tunnels go through the relay within 5 s', async () => {
     const m = await setup()
     const proxy = await m.proxy('sink', 7003)

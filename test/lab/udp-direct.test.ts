@@ -4,7 +4,9 @@
  * real CLI processes: both NATs endpoint-independent → direct UDP within
  * 5 s and a byte-exact 64 MiB tunnel that bypasses the relay; a symmetric
  * NAT or blocked UDP → relayed, and tunnels work; the direct path dropped
- * mid-session → new tunnels go through the relay within 5 s.
+ * mid-session → new tunnels go through the relay within 5 s; a relayed
+ * tunnel survives the upgrade; a stalled receiver gets a reset, not a
+ * silently short transfer.
  */
 import { after, afterEach, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -128,5 +130,19 @@ describe('direct UDP paths through NAT (netns lab)', { timeout: 600_000 }, () =>
     assert.deepEqual(JSON.parse(x.answer!), { n: 4 * MiB, sha: x.sentSha })
     assert.ok(await m.relayBytes() - before > 4 * MiB, 'the new tunnels went through the relay')
     assert.match(proxy.stderr(), /path to home\.grewal: relayed/)
+  })
+
+  it('a receiver that stops reading: the UDP tunnel is reset once its 64 MiB buffer is full, never cut short silently', async () => {
+    const m = await setup()
+    const proxy = await m.proxy('stall', 7005)
+    await proxy.waitFor(/path to home\.grewal: direct-udp/, 20_000)
+    // @libp2p/webrtc streams cannot pause the sender, so the home buffers what it cannot deliver
+    const x = await m.transfer(7005, 256 * MiB, 'sink', 60_000)
+    assert.match(x.error ?? '', /ECONNRESET|EPIPE/, `expected a reset: ${JSON.stringify({ ...x, sentSha: undefined })}`)
+    assert.ok(x.sent >= 64 * MiB && x.sent < 256 * MiB, `sent ${x.sent} bytes before the reset`)
+    // the home daemon survives it and the direct path serves the next tunnel
+    await m.proxy('sink', 7006)
+    const z = await m.transfer(7006, 4 * MiB, 'sink')
+    assert.deepEqual(JSON.parse(z.answer!), { n: 4 * MiB, sha: z.sentSha })
   })
 })

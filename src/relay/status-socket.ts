@@ -1,7 +1,7 @@
-import { chmodSync, existsSync, unlinkSync } from 'node:fs'
+import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { logger } from '@libp2p/logger'
-import { UnreachableError } from '../errors.js'
+import { ConfigError, UnreachableError } from '../errors.js'
 
 const log = logger('peerup:relay:status')
 
@@ -28,6 +28,8 @@ export interface StatusSocket {
  */
 export async function serveStatusSocket (init: StatusSocketInit): Promise<StatusSocket> {
   if (existsSync(init.file)) {
+    // never delete anything but a socket (a mistyped path must not cost a file)
+    if (!lstatSync(init.file).isSocket()) throw new ConfigError(`${init.file}: relay.status_socket exists and is not a socket`)
     const alive = await queryStatusSocket(init.file, { timeoutMs: 1000 }).then(() => true, () => false)
     if (alive) throw new Error(`${init.file}: another relay answers on this status socket`)
     unlinkSync(init.file)

@@ -4,7 +4,8 @@
  * RESERVE over real TCP + Noise + yamux connections. The relay's RSS stays
  * under the 600 MiB target, every peer gets its slot, and the slots are
  * freed when the peers disconnect. `PEERUP_CAPACITY_PEERS` sets the count
- * (default 500; the bench measures 0/500/2000).
+ * (default 500; the bench measures 0/500/2000); `PEERUP_RELAY_NODE_OPTIONS`
+ * sets the relay's NODE_OPTIONS.
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -34,7 +35,7 @@ describe(`relay capacity: ${PEERS} reservations`, () => {
     relay = await h.initNode('relay', 'relay', { listen: [`/ip4/127.0.0.1/tcp/${port}`] })
     editYamlFile(relay.config, doc => { doc.setIn(['relay', 'max_reservations'], PEERS + 100) })
     authorizeAll(join(relay.dir, 'authorized_keys'), await leanPeerIds('capacity', PEERS))
-    relayProc = h.start(['--config', relay.config, 'relay', 'serve'])
+    relayProc = h.start(['--config', relay.config, 'relay', 'serve'], process.env.PEERUP_RELAY_NODE_OPTIONS != null ? { env: { NODE_OPTIONS: process.env.PEERUP_RELAY_NODE_OPTIONS } } : {})
     await relayProc.waitFor(/^ready$/m, 30_000)
     relayAddr = `/ip4/127.0.0.1/tcp/${port}/p2p/${relay.peerId}`
   })
@@ -51,7 +52,9 @@ describe(`relay capacity: ${PEERS} reservations`, () => {
     const times = reports.flatMap(r => r.times)
     const errors = reports.flatMap(r => r.errors)
     assert.equal(times.length, PEERS, `every peer reserves (failures: ${errors.join('; ')})`)
+    const q0 = Date.now()
     const st = await relayStatus(relay.dir)
+    console.log(`status query answered in ${Date.now() - q0} ms`)
     assert.equal(st.reservations, PEERS)
     const mem = procMem(pid)
     console.log(`relay with ${PEERS} reservations: RSS ${mem.rss.toFixed(1)} MiB (idle ${base.toFixed(1)}, peak ${mem.hwm.toFixed(1)}), heap ${st.process.heapUsedMiB} MiB, ${st.connections} connections, fds ${st.process.fds}; reservation time p50 ${pct(times, 50).toFixed(0)} ms, p99 ${pct(times, 99).toFixed(0)} ms`)

@@ -49,6 +49,8 @@ export { resolveChain, type NameResolver, type ResolvedName, type NameSource, ty
 export { localFileResolver, readNamesFile, type LocalName, type LocalFileResolverInit } from './naming/local-file-resolver.js'
 export { peerIdResolver } from './naming/peer-id-resolver.js'
 export { createPeerupNode, type PeerupNode, type PeerupNodeInit, type TunnelOptions, type OpenedTunnel, type TcpProxy } from './node.js'
+export { pingSeries, type PingSeriesOptions, type PingReply } from './ping-series.js'
+export { createDirectUpgrader, directCandidates, type DirectUpgrader, type DirectUpgraderInit } from './direct-upgrade.js'
 export { createRelayServer, type RelayServer, type RelayServerInit } from './relay/relay-server.js'
 export { editYamlFile, addServiceToConfig, removeServiceFromConfig, setServiceAuthorizedKeys, addNameToFile, removeNameFromFile } from './config/edit.js'
 export { initConfigDir, type InitConfigOptions, type InitResult } from './config/init.js'

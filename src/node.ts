@@ -14,6 +14,7 @@ import { resolveChain } from './naming/resolver.js'
 import { createNetwork } from './network.js'
 import { spliceSocketStream } from './proxy.js'
 import { createReservationWatchdog } from './reservation-watchdog.js'
+import { createDirectUpgrader } from './direct-upgrade.js'
 import { createServiceRegistry, serviceProtocol } from './service-registry.js'
 import { fetchCatalogue, serveCatalogue, serviceForPort } from './service-catalogue.js'
 import { relayResolver, registerName } from './naming/relay-resolver.js'
@@ -27,6 +28,7 @@ import type { ChainResult, NameResolver } from './naming/resolver.js'
 import type { PeerupLibp2p } from './network.js'
 import type { TunnelStats } from './proxy.js'
 import type { ReservationWatchdog } from './reservation-watchdog.js'
+import type { DirectUpgrader } from './direct-upgrade.js'
 import type { ServiceRegistry } from './service-registry.js'
 import type { AbortOptions, Connection, Stream } from '@libp2p/interface'
 import type { Server, Socket } from 'node:net'
@@ -119,6 +121,7 @@ class Node implements PeerupNode {
   private readonly lists: AuthorizedKeys[]
   private readonly resolvers: NameResolver[]
   private readonly relays: string[]
+  private readonly upgrader: DirectUpgrader
   private expiryTimer?: NodeJS.Timeout
 
   constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, lists: { global?: AuthorizedKeys, all: AuthorizedKeys[] }) {
@@ -128,6 +131,7 @@ class Node implements PeerupNode {
     this.lists = lists.all
     this.relays = config.relays
     this.services = createServiceRegistry({ libp2p, authorizedKeys: lists.global })
+    this.upgrader = createDirectUpgrader(libp2p)
     if (init.serve !== false && config.relays.length > 0) {
       this.reservations = createReservationWatchdog(libp2p, {
         relays: config.relays,
@@ -195,6 +199,7 @@ class Node implements PeerupNode {
     await this.services.stopAccepting()
     clearInterval(this.expiryTimer)
     this.reservations?.stop()
+    this.upgrader.stop()
     const inflight = this.services.tunnels()
     if (inflight.length > 0) {
       log('waiting up to %d ms for %d tunnels', grace, inflight.length)
@@ -264,7 +269,14 @@ class Node implements PeerupNode {
     const connection = await connectToPeer(this.libp2p, { peerId: resolved.peerId, addrs }, {
       path: options.path, relays: this.relays, signal: options.signal
     })
-    return { connection, peerId: resolved.peerId, path: pathOf(connection) }
+    const path = pathOf(connection)
+    if ((options.path ?? 'auto') === 'auto') {
+      // relayed: look for a direct path in the background (the remote's announced
+      // or LAN addresses); direct: close the relayed loser of the race once idle
+      if (path.path === 'relayed') void this.upgrader.upgrade(connection)
+      else this.upgrader.retireRelayed(connection.remotePeer)
+    }
+    return { connection, peerId: resolved.peerId, path }
   }
 
   async remoteServices (target: string, options: TunnelOptions = {}): Promise<CatalogueEntry[]> {

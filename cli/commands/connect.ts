@@ -1,6 +1,6 @@
-import { createPeerupNode, describePath, loadConfig, spliceSocketStream, UsageError } from '../../src/index.js'
+import { createPeerupNode, describePath, loadConfig, pingSeries, spliceSocketStream, UsageError } from '../../src/index.js'
 import { EXIT, info, out } from '../run.js'
-import type { PathPreference, PeerupNode } from '../../src/index.js'
+import type { PathPreference, PeerupNode, PingReply } from '../../src/index.js'
 import type { Command } from 'commander'
 
 function pathOpt (v: string | undefined): PathPreference {
@@ -64,26 +64,36 @@ export function register (program: Command): void {
 
   program.command('ping <target>')
     .description('measure round-trip time and show the path')
-    .option('-c, --count <n>', 'number of pings', '3')
+    .option('-c, --count <n>', 'number of pings (with --until-direct: the most)', '3')
+    .option('--until-direct', 'stop at the first reply over a direct connection; exit 1 if none came')
     .option('--path <path>', 'auto | direct | relay', 'auto')
-    .option('--json', 'JSON output: {target, peerId, path, relay, rtts: [ms]}')
+    .option('--json', 'JSON output: {target, peerId, path, relay, rtts: [ms], paths: [path per reply]}')
     .action(async (target: string, opts, cmd) => {
       const path = pathOpt(opts.path)
       const count = Number(opts.count)
       if (!Number.isInteger(count) || count < 1) throw new UsageError(`-c must be a positive integer (got "${opts.count}")`)
       const node = await clientNode(cmd)
-      const rtts: number[] = []
-      let last: Awaited<ReturnType<PeerupNode['ping']>> | undefined
-      for (let i = 0; i < count; i++) {
-        last = await node.ping(target, { path })
-        rtts.push(Math.round(last.rtt * 1000) / 1000)
-        if (opts.json !== true) out(`reply from ${target} (${last.peerId}): time=${last.rtt.toFixed(2)} ms path=${describePath(last.path)}`)
-        if (i < count - 1) await new Promise(resolve => setTimeout(resolve, 200))
+      const replies: PingReply[] = []
+      for await (const r of pingSeries(node, target, { path, count, untilDirect: opts.untilDirect === true })) {
+        replies.push(r)
+        if (opts.json !== true) out(`reply from ${target} (${r.peerId}): time=${r.rtt.toFixed(2)} ms path=${describePath(r.path)}`)
       }
+      const last = replies[replies.length - 1]
       if (opts.json === true && last != null) {
-        out(JSON.stringify({ target, peerId: last.peerId, path: last.path.path, relay: last.path.relay ?? null, rtts }))
+        out(JSON.stringify({
+          target,
+          peerId: last.peerId,
+          path: last.path.path,
+          relay: last.path.relay ?? null,
+          rtts: replies.map(r => Math.round(r.rtt * 1000) / 1000),
+          paths: replies.map(r => r.path.path)
+        }))
       }
       await Promise.resolve(node.libp2p.stop()).catch(() => {})
+      if (opts.untilDirect === true && last?.path.path !== 'direct') {
+        info(`peerup: no direct path to ${target} after ${replies.length} pings (still ${last != null ? describePath(last.path) : 'unknown'})`)
+        process.exit(EXIT.RUNTIME)
+      }
       process.exit(0)
     })
 }

@@ -70,6 +70,17 @@ export const DIAL_TIMEOUT = 10_000
 /** How long a dialer waits for a relayed connection before giving up (ms). */
 export const RELAY_DIAL_TIMEOUT = 10_000
 
+/** Direct upgrade: how long to wait for identify on a relayed connection (the remote's addresses) (ms). */
+export const DIRECT_UPGRADE_IDENTIFY_TIMEOUT = 5000
+/** Direct upgrade: time limit of one direct dial to an advertised address (ms). */
+export const DIRECT_UPGRADE_DIAL_TIMEOUT = 5000
+/** Direct upgrade: how often a superseded relayed connection is checked for remaining tunnels before it is closed (ms). */
+export const DIRECT_UPGRADE_RETIRE_CHECK = 1000
+/** Direct upgrade: after a failed attempt, how long before the same peer is tried again (ms). */
+export const DIRECT_UPGRADE_RETRY = 30_000
+/** Ping: pause between two pings (ms). */
+export const PING_INTERVAL = 200
+
 /** Grace period on SIGTERM for in-flight tunnels (ms). */
 export const SHUTDOWN_GRACE = 10_000
 

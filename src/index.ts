@@ -55,6 +55,8 @@ export { createPeerupNode, type PeerupNode, type PeerupNodeInit, type TunnelOpti
 export { createRelayServer, type RelayServer, type RelayServerInit, type RelayStatus } from './relay/relay-server.js'
 export { serveStatusSocket, queryStatusSocket, type StatusSocket, type StatusSocketInit } from './relay/status-socket.js'
 export { processStats, openFds, type ProcessStats } from './process-stats.js'
+export { pingSeries, type PingSeriesOptions, type PingReply } from './ping-series.js'
+export { createDirectUpgrader, directCandidates, type DirectUpgrader, type DirectUpgraderInit } from './direct-upgrade.js'
 export { editYamlFile, addServiceToConfig, removeServiceFromConfig, setServiceAuthorizedKeys, addNameToFile, removeNameFromFile } from './config/edit.js'
 export { initConfigDir, type InitConfigOptions, type InitResult } from './config/init.js'
 export { relayResolver, registerName, type RelayResolverInit } from './naming/relay-resolver.js'

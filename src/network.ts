@@ -36,7 +36,10 @@ export interface NetworkInit {
    */
   listen?: string[]
   /**
-   * Extra addresses to announce (a port forward, a DNS name).
+   * Extra addresses to announce (a port forward, a DNS name such as
+   * `/dns4/home.example.net/tcp/4001`). They are *added* to the addresses
+   * the node advertises (its listen and relay addresses stay), so peers can
+   * dial them directly (see docs/NAT.md).
    *
    * @default []
    */
@@ -204,7 +207,9 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     start: false,
     addresses: {
       listen,
-      announce: init.announce ?? []
+      // appendAnnounce, not announce: libp2p's `announce` *replaces* every other
+      // address, which would hide the node's /p2p-circuit (relay) and LAN addresses
+      appendAnnounce: init.announce ?? []
     },
     transports: [
       tcp(),

@@ -16,6 +16,7 @@ import { resolveChain } from './naming/resolver.js'
 import { createNetwork } from './network.js'
 import { spliceSocketStream } from './proxy.js'
 import { createReservationWatchdog } from './reservation-watchdog.js'
+import { createDirectUpgrader } from './direct-upgrade.js'
 import { createServiceRegistry, serviceProtocol } from './service-registry.js'
 import { fetchCatalogue, serveCatalogue, serviceForPort } from './service-catalogue.js'
 import { relayResolver, registerName } from './naming/relay-resolver.js'
@@ -31,6 +32,7 @@ import type { ChainResult, NameResolver } from './naming/resolver.js'
 import type { PeerupLibp2p } from './network.js'
 import type { TunnelStats } from './proxy.js'
 import type { ReservationWatchdog } from './reservation-watchdog.js'
+import type { DirectUpgrader } from './direct-upgrade.js'
 import type { ServiceRegistry } from './service-registry.js'
 import type { AbortOptions, Connection, Stream } from '@libp2p/interface'
 import type { Server, Socket } from 'node:net'
@@ -134,6 +136,7 @@ class Node implements PeerupNode {
   private readonly lists: AuthorizedKeys[]
   private readonly resolvers: NameResolver[]
   private readonly relays: string[]
+  private readonly upgrader: DirectUpgrader
   private expiryTimer?: NodeJS.Timeout
 
   constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, lists: { global?: AuthorizedKeys, all: AuthorizedKeys[] }, udp: { status: UdpTransportStatus, stun: string[] }) {
@@ -146,6 +149,7 @@ class Node implements PeerupNode {
     this.lists = lists.all
     this.relays = config.relays
     this.services = createServiceRegistry({ libp2p, authorizedKeys: lists.global })
+    this.upgrader = createDirectUpgrader(libp2p)
     if (init.serve !== false && config.relays.length > 0) {
       this.reservations = createReservationWatchdog(libp2p, {
         relays: config.relays,
@@ -214,6 +218,7 @@ class Node implements PeerupNode {
     clearInterval(this.expiryTimer)
     this.reservations?.stop()
     this.paths.stop()
+    this.upgrader.stop()
     const inflight = this.services.tunnels()
     if (inflight.length > 0) {
       log('waiting up to %d ms for %d tunnels', grace, inflight.length)
@@ -287,9 +292,20 @@ class Node implements PeerupNode {
       prefer: config.paths.prefer,
       exclude: (c) => this.paths.avoid(c)
     })
-    // reached over a relay: try the direct UDP path in the background (this connection stays as it is)
-    if (isRelayedAddr(connection.remoteAddr) && options.path !== 'relay') this.paths.relayed(resolved.peerId, connection)
-    return { connection, peerId: resolved.peerId, path: pathOf(connection) }
+    const path = pathOf(connection)
+    if ((options.path ?? 'auto') === 'auto') {
+      if (path.path === 'relayed') {
+        // reached over a relay: look for a direct path in the background (TCP to the
+        // remote's announced or LAN addresses, and UDP hole punching); this connection
+        // and the tunnels on it stay as they are
+        void this.upgrader.upgrade(connection)
+        this.paths.relayed(resolved.peerId, connection)
+      } else {
+        // direct: close the relayed loser of the race once it carries no tunnels
+        this.upgrader.retireRelayed(connection.remotePeer)
+      }
+    }
+    return { connection, peerId: resolved.peerId, path }
   }
 
   async remoteServices (target: string, options: TunnelOptions = {}): Promise<CatalogueEntry[]> {

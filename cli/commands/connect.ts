@@ -1,6 +1,6 @@
-import { createPeerupNode, describePath, loadConfig, spliceSocketStream, UsageError } from '../../src/index.js'
+import { createPeerupNode, describePath, loadConfig, pingSeries, spliceSocketStream, UsageError } from '../../src/index.js'
 import { EXIT, info, out } from '../run.js'
-import type { PathEvent, PathPreference, PeerupNode } from '../../src/index.js'
+import type { PathEvent, PathPreference, PeerupNode, PingReply } from '../../src/index.js'
 import type { Command } from 'commander'
 
 function pathOpt (v: string | undefined): PathPreference {
@@ -68,11 +68,11 @@ export function register (program: Command): void {
 
   program.command('ping <target>')
     .description('measure round-trip time and show the path')
-    .option('-c, --count <n>', 'number of pings', '3')
+    .option('-c, --count <n>', 'number of pings (with --until-direct: the most)', '3')
+    .option('--until-direct', 'stop at the first reply over a direct connection; exit 1 if none came')
     .option('--path <path>', 'auto | direct | relay', 'auto')
-    .option('--until-direct', 'stop as soon as a reply comes over a direct path (up to -c pings)')
     .option('--interval <ms>', 'pause between pings (ms)', '200')
-    .option('--json', 'JSON output: {target, peerId, path, class, relay, rtts: [ms], classes: [...], directAfterMs, udp: {available, reason}}')
+    .option('--json', 'JSON output: {target, peerId, path, class, relay, rtts: [ms], paths: [...], classes: [...], directAfterMs, udp: {available, reason, stun}}')
     .action(async (target: string, opts, cmd) => {
       const path = pathOpt(opts.path)
       const count = Number(opts.count)
@@ -80,22 +80,15 @@ export function register (program: Command): void {
       if (!Number.isInteger(count) || count < 1) throw new UsageError(`-c must be a positive integer (got "${opts.count}")`)
       if (!Number.isFinite(interval) || interval < 0) throw new UsageError(`--interval must be a number of ms ≥ 0 (got "${opts.interval}")`)
       const node = await clientNode(cmd)
-      const rtts: number[] = []
-      const classes: string[] = []
+      const replies: PingReply[] = []
       const started = Date.now()
       let directAfterMs: number | undefined
-      let last: Awaited<ReturnType<PeerupNode['ping']>> | undefined
-      for (let i = 0; i < count; i++) {
-        last = await node.ping(target, { path })
-        rtts.push(Math.round(last.rtt * 1000) / 1000)
-        classes.push(last.path.class)
-        if (opts.json !== true) out(`reply from ${target} (${last.peerId}): time=${last.rtt.toFixed(2)} ms path=${describePath(last.path)}`)
-        if (last.path.path === 'direct') {
-          directAfterMs ??= Date.now() - started
-          if (opts.untilDirect === true) break
-        }
-        if (i < count - 1) await new Promise(resolve => setTimeout(resolve, interval))
+      for await (const r of pingSeries(node, target, { path, count, interval, untilDirect: opts.untilDirect === true })) {
+        replies.push(r)
+        if (r.path.path === 'direct') directAfterMs ??= Date.now() - started
+        if (opts.json !== true) out(`reply from ${target} (${r.peerId}): time=${r.rtt.toFixed(2)} ms path=${describePath(r.path)}`)
       }
+      const last = replies[replies.length - 1]
       // say why there is no direct UDP path (addon missing, policy, hole punching failed)
       const udpState = last != null ? node.paths.state(last.peerId) : undefined
       const noUdp = node.paths.unavailable() ?? udpState?.lastError ?? (udpState?.state === 'trying' ? 'still trying' : undefined)
@@ -107,13 +100,18 @@ export function register (program: Command): void {
           path: last.path.path,
           class: last.path.class,
           relay: last.path.relay ?? null,
-          rtts,
-          classes,
+          rtts: replies.map(r => Math.round(r.rtt * 1000) / 1000),
+          paths: replies.map(r => r.path.path),
+          classes: replies.map(r => r.path.class),
           directAfterMs: directAfterMs ?? null,
           udp: { available: node.udp.available, reason: noUdp ?? null, stun: node.stunServers }
         }))
       }
       await Promise.resolve(node.libp2p.stop()).catch(() => {})
+      if (opts.untilDirect === true && last?.path.path !== 'direct') {
+        info(`peerup: no direct path to ${target} after ${replies.length} pings (still ${last != null ? describePath(last.path) : 'unknown'})`)
+        process.exit(EXIT.RUNTIME)
+      }
       process.exit(0)
     })
 }

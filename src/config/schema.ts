@@ -1,3 +1,4 @@
+import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import {
   DNS_LISTEN, DNS_SUFFIXES, DNS_TTL, DNS_UPSTREAM, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
@@ -10,7 +11,26 @@ export const LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
 
 const label = z.string().regex(LABEL_RE, 'a DNS label: a-z, 0-9 and "-", 1-63 characters, not starting or ending with "-"')
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:22')
-const multiaddrStr = z.string().startsWith('/', 'a multiaddr, e.g. /ip4/203.0.113.7/tcp/7777/p2p/12D3KooW…')
+/** Why `s` is not a multiaddr, or undefined if it is one. */
+function multiaddrProblem (s: string): string | undefined {
+  try {
+    multiaddr(s)
+    return undefined
+  } catch (err: any) {
+    return String(err?.message ?? err).split('\n')[0]
+  }
+}
+const multiaddrStr = z.string()
+  .startsWith('/', 'a multiaddr, e.g. /ip4/203.0.113.7/tcp/7777/p2p/12D3KooW…')
+  .superRefine((s, ctx) => {
+    if (!s.startsWith('/')) return
+    const problem = multiaddrProblem(s)
+    if (problem != null) ctx.addIssue({ code: 'custom', message: `"${s}" is not a valid multiaddr (${problem}), e.g. /ip4/203.0.113.7/tcp/7777` })
+  })
+/** An address to announce: a directly dialable TCP or WebSocket address, never a relay circuit. */
+const announceAddr = multiaddrStr.refine(s => !s.includes('/p2p-circuit'), 'an address peers can dial directly (a port forward or a DNS name, e.g. /ip4/203.0.113.7/tcp/4001 or /dns4/home.example.net/tcp/4001), not a /p2p-circuit address')
+  .refine(s => multiaddrProblem(s) != null || /^\/(ip4|ip6|dns|dns4|dns6)\/[^/]+\/tcp\/\d+(\/(ws|wss|tls\/ws))?(\/p2p\/[^/]+)?$/.test(s),
+    'a TCP or WebSocket address: /ip4|ip6|dns|dns4|dns6/<host>/tcp/<port>[/ws]')
 const stunUrl = z.string().regex(/^(stun:)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'a STUN server: stun:host:port or host:port, e.g. stun:203.0.113.7:3478')
 const protocolId = z.string().regex(/^\/[\x21-\x7e]{1,200}$/, 'a protocol ID such as /my/proto/1.0.0')
 
@@ -33,7 +53,7 @@ export const networkSchema = z.strictObject({
   name: label.optional(),
   host: label.optional(),
   listen: z.array(multiaddrStr).optional(),
-  announce: z.array(multiaddrStr).default([]),
+  announce: z.array(announceAddr).default([]),
   dht: z.boolean().default(true),
   /** STUN servers for direct UDP paths; absent: the relays' own (`stun:<relay-host>:3478`). */
   stun: z.array(stunUrl).optional()

@@ -205,6 +205,17 @@ describe('CLI: configuration errors and editing commands', { concurrency: 3 }, (
       assert.match(oneLine(r), new RegExp(`^peerup: ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6: services\\.web\\.enabled: `))
     })
 
+    it('a bad network.announce multiaddr is exit 2 naming file, line and key', async () => {
+      const f = write('badannounce.yaml', 'version: 1\nrole: home\nnetwork:\n  announce:\n    - /ip4/198.51.100.2/tcp/4001\n    - /ip4/198.51.100/tcp/4001\n')
+      const r = await peerup(['--config', f, 'whoami'])
+      assert.equal(r.code, 2, r.stderr)
+      assert.match(oneLine(r), new RegExp(`^peerup: ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6: network\\.announce\\.1: "/ip4/198\\.51\\.100/tcp/4001" is not a valid multiaddr`))
+      const circuit = write('circuitannounce.yaml', 'version: 1\nrole: home\nnetwork:\n  announce: [/ip4/203.0.113.7/tcp/7777/p2p-circuit]\n')
+      const r2 = await peerup(['--config', circuit, 'whoami'])
+      assert.equal(r2.code, 2, r2.stderr)
+      assert.match(oneLine(r2), /:4: network\.announce\.0: an address peers can dial directly/)
+    })
+
     it('a broken names file is exit 2 naming it when a command reads it', async () => {
       const n = await h.initNode('badnames', 'client')
       const names = join(n.dir, 'names.yaml')

@@ -121,3 +121,20 @@ describe('yaml-file errors', () => {
     })
   })
 })
+
+describe('network.announce validation', () => {
+  it('accepts TCP, WebSocket and DNS addresses', () => {
+    const c = loadYamlFile(FILE, configSchema, 'role: home\nnetwork:\n  announce:\n    - /ip4/198.51.100.2/tcp/4001\n    - /dns4/home.example.net/tcp/4001\n    - /ip6/2001:db8::1/tcp/4001/ws\n')
+    assert.deepEqual(c.network.announce, ['/ip4/198.51.100.2/tcp/4001', '/dns4/home.example.net/tcp/4001', '/ip6/2001:db8::1/tcp/4001/ws'])
+  })
+  it('rejects a malformed multiaddr, a relay circuit and a non-TCP address with file:line and the key', () => {
+    const bad = configError('role: home\nnetwork:\n  announce:\n    - /ip4/198.51.100.2/tcp/4001\n    - /ip4/300.1.1.1/tcp/4001\n')
+    assert.equal(bad.line, 5)
+    assert.match(bad.message, /^\/etc\/peerup\/config\.yaml:5: network\.announce\.1: "\/ip4\/300\.1\.1\.1\/tcp\/4001" is not a valid multiaddr/)
+    assert.match(configError('role: home\nnetwork:\n  announce: [/ip4/203.0.113.7/tcp/7777/p2p-circuit]\n').message, /:3: network\.announce\.0: an address peers can dial directly/)
+    assert.match(configError('role: home\nnetwork:\n  announce: [/ip4/198.51.100.2/udp/4001]\n').message, /:3: network\.announce\.0: a TCP or WebSocket address/)
+  })
+  it('rejects a malformed relay multiaddr too', () => {
+    assert.match(configError('role: home\nrelays:\n  - /ip4/203.0.113.7/tcp/77777\n').message, /:3: relays\.0: .*not a valid multiaddr/)
+  })
+})

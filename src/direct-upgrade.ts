@@ -158,7 +158,16 @@ export function createDirectUpgrader (libp2p: PeerupLibp2p, init: DirectUpgrader
     // each address on its own, in parallel: an unroutable LAN address of the
     // remote must not delay a working public one
     const attempts = candidates.map(async ma => {
-      const conn = await libp2p.dial(ma, { signal: AbortSignal.timeout(dialTimeout), force: true })
+      // dial the bare address: libp2p's dial queue would fold a dial carrying the
+      // peer ID into any pending dial to that peer (a WebRTC hole punch can take
+      // 15 s), so check the peer after the handshake instead (the gater has
+      // already vetted it)
+      const bare = ma.getComponents().some(c => c.name === 'p2p') ? ma.decapsulateCode(421) : ma
+      const conn = await libp2p.dial(bare, { signal: AbortSignal.timeout(dialTimeout), force: true })
+      if (!conn.remotePeer.equals(peer)) {
+        conn.abort(new Error('not the expected peer'))
+        throw new Error(`${bare.toString()} is ${conn.remotePeer.toString()}, not ${peer.toString()}`)
+      }
       if (isCircuit(conn.remoteAddr)) throw new Error('got a relayed connection')
       return conn
     })

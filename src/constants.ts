@@ -112,3 +112,14 @@ export const DNS_TCP_IDLE_TIMEOUT = 10_000
 export const DNS_RESOLVE_TIMEOUT = 4000
 /** DNS gateway: time limit for one upstream server to answer a forwarded query (ms). */
 export const DNS_UPSTREAM_TIMEOUT = 2000
+
+/** Control API: the daemon's unix socket, in the config file's directory. */
+export const CONTROL_SOCKET_NAME = 'peerup.sock'
+/** Control API: the `Upgrade:` token of the tunnel endpoint (framed byte stream, see `src/control/frames.ts`). */
+export const CONTROL_TUNNEL_UPGRADE = 'peerup-tunnel/1'
+/** Control API: how long a client waits for the daemon to answer a request or open a tunnel (ms). */
+export const CONTROL_REQUEST_TIMEOUT = 30_000
+/** Control API: the daemon pauses a client's input when the tunnel's local read buffer passes this many bytes. */
+export const CONTROL_HIGH_WATER_MARK = 256 * 1024
+/** Metrics listener (`daemon.metrics_listen`): off unless set; this is the conventional address. */
+export const METRICS_LISTEN_EXAMPLE = '127.0.0.1:9464'

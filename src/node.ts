@@ -19,6 +19,8 @@ import { fetchCatalogue, serveCatalogue, serviceForPort } from './service-catalo
 import { relayResolver, registerName } from './naming/relay-resolver.js'
 import { cachedResolver } from './naming/cached-resolver.js'
 import { dhtResolver, findPeerAddrs } from './naming/dht-resolver.js'
+import { createNodeMetrics } from './control/metrics.js'
+import type { NodeMetrics } from './control/metrics.js'
 import type { CatalogueEntry } from './service-catalogue.js'
 import type { AuthorizedKeys } from './auth/authorized-keys.js'
 import type { LoadedConfig } from './config/load.js'
@@ -86,6 +88,8 @@ export interface PeerupNode {
   readonly peerId: string
   readonly services: ServiceRegistry
   readonly reservations?: ReservationWatchdog
+  /** Counters for status and `/metrics`: tunnels, bytes, dials by path, auth denials. */
+  readonly metrics: NodeMetrics
   start (): Promise<void>
   /** Graceful stop: stop accepting, let tunnels finish for `graceMs`, reset the rest. */
   stop (options?: { graceMs?: number }): Promise<void>
@@ -116,18 +120,20 @@ class Node implements PeerupNode {
   readonly peerId: string
   readonly services: ServiceRegistry
   readonly reservations?: ReservationWatchdog
+  readonly metrics: NodeMetrics
   private readonly lists: AuthorizedKeys[]
   private readonly resolvers: NameResolver[]
   private readonly relays: string[]
   private expiryTimer?: NodeJS.Timeout
 
-  constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, lists: { global?: AuthorizedKeys, all: AuthorizedKeys[] }) {
+  constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, lists: { global?: AuthorizedKeys, all: AuthorizedKeys[] }, metrics: NodeMetrics) {
     const { config } = init.config
+    this.metrics = metrics
     this.libp2p = libp2p
     this.peerId = libp2p.peerId.toString()
     this.lists = lists.all
     this.relays = config.relays
-    this.services = createServiceRegistry({ libp2p, authorizedKeys: lists.global })
+    this.services = createServiceRegistry({ libp2p, authorizedKeys: lists.global, metrics })
     if (init.serve !== false && config.relays.length > 0) {
       this.reservations = createReservationWatchdog(libp2p, {
         relays: config.relays,
@@ -273,6 +279,17 @@ class Node implements PeerupNode {
   }
 
   async openTunnel (target: string, service: string, options: TunnelOptions = {}): Promise<OpenedTunnel> {
+    try {
+      const opened = await this.dialTunnel(target, service, options)
+      this.metrics.dialed(opened.path.path)
+      return opened
+    } catch (err: any) {
+      this.metrics.dialFailed(err?.name ?? 'Error')
+      throw err
+    }
+  }
+
+  private async dialTunnel (target: string, service: string, options: TunnelOptions): Promise<OpenedTunnel> {
     const { connection, peerId, path } = await this.connect(target, options)
     let protocol = service.startsWith('/') ? service : undefined
     if (protocol == null && /^\d{1,5}$/.test(service)) {
@@ -386,14 +403,15 @@ export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNod
   }
   const relayIds = config.relays.map(r => multiaddr(r).getComponents().filter(c => c.name === 'p2p').pop()?.value).filter((x): x is string => x != null)
   const policy = { isAllowed: (peer: string) => all.some(l => l.isAuthorized(peer)) }
+  const metrics = createNodeMetrics()
   const libp2p = await createNetwork({
     privateKey,
     listen: init.listen ?? config.network.listen ?? DEFAULT_NODE_LISTEN,
     announce: config.network.announce,
     dht: config.network.dht,
-    connectionGater: createConnectionGater({ policy, enabled: gating, alwaysAllow: () => relayIds }),
+    connectionGater: createConnectionGater({ policy, enabled: gating, alwaysAllow: () => relayIds, onDeny: (_peer, where) => { metrics.authDenied(where) } }),
     allow: config.daemon.allow_hosts
   })
-  return new Node(init, libp2p, { global, all })
+  return new Node(init, libp2p, { global, all }, metrics)
 }
 

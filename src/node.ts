@@ -11,7 +11,7 @@ import { loadIdentityFile } from './identity.js'
 import { localFileResolver } from './naming/local-file-resolver.js'
 import { peerIdResolver } from './naming/peer-id-resolver.js'
 import { resolveChain } from './naming/resolver.js'
-import { createNetwork } from './network.js'
+import { createNetwork, isWebSocketAddr } from './network.js'
 import { spliceSocketStream } from './proxy.js'
 import { createReservationWatchdog } from './reservation-watchdog.js'
 import { createServiceRegistry, serviceProtocol } from './service-registry.js'
@@ -404,9 +404,13 @@ export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNod
   const relayIds = config.relays.map(r => multiaddr(r).getComponents().filter(c => c.name === 'p2p').pop()?.value).filter((x): x is string => x != null)
   const policy = { isAllowed: (peer: string) => all.some(l => l.isAuthorized(peer)) }
   const metrics = createNodeMetrics()
+  const listen = init.listen ?? config.network.listen ?? DEFAULT_NODE_LISTEN
+  // WebSockets only when something here is a /ws address: a listener, or a relay to dial
+  const relayAddrs = [...config.relays, ...Object.values(config.networks).flatMap(n => n.relays)]
   const libp2p = await createNetwork({
     privateKey,
-    listen: init.listen ?? config.network.listen ?? DEFAULT_NODE_LISTEN,
+    listen,
+    websockets: [...listen, ...relayAddrs].some(isWebSocketAddr),
     announce: config.network.announce,
     dht: config.network.dht,
     connectionGater: createConnectionGater({ policy, enabled: gating, alwaysAllow: () => relayIds, onDeny: (_peer, where) => { metrics.authDenied(where) } }),

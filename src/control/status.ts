@@ -64,6 +64,8 @@ export interface DaemonStatus {
   controlSocket: string
   metricsListen: string | null
   rssBytes: number
+  /** `process.memoryUsage()` of the daemon (bytes): what the RSS is made of. */
+  memory: { rss: number, heapTotal: number, heapUsed: number, external: number, arrayBuffers: number }
 }
 
 /** What the status builder needs besides the node. */
@@ -159,7 +161,8 @@ export function buildStatus (src: StatusSources): DaemonStatus {
     gateways: src.gateways(),
     controlSocket: src.controlSocket,
     metricsListen: src.metricsListen(),
-    rssBytes: process.memoryUsage.rss()
+    rssBytes: process.memoryUsage.rss(),
+    memory: process.memoryUsage()
   }
 }
 

@@ -24,6 +24,7 @@ import { memMiB, trackedCpu, trackedMem, type Mem, type Tracked } from './procst
 import { renderMarkdown, renderSvg } from './report.js'
 import { startSocat, startSshForward, startSshd, sshAvailable, sshStdioArgs, which, type Sshd } from './ssh.js'
 import { median, percentile, round, summarize, type LatencySummary } from './stats.js'
+import { controlTargets, runControlBench, type ControlBenchResult } from './control.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** Project root (dist/bench/run.js → ../..). */
@@ -44,7 +45,7 @@ export interface BenchOptions {
   /** Measure only these path ids (a partial run: nothing is written). */
   paths?: string[]
   /** Skip these sections (a partial run: nothing is written). */
-  skip?: Array<'latency' | 'cold' | 'scale'>
+  skip?: Array<'latency' | 'cold' | 'scale' | 'control'>
   log?: (line: string) => void
 }
 
@@ -135,6 +136,8 @@ export interface BenchResult {
   }
   scale: Record<string, { tunnels: number, bytesEach: number, intact: number, failed: number, p50: number, p99: number, wallMs: number, errors: string[] }>
   targets: Target[]
+  /** Control API and idle-memory levers (bench/control.ts). */
+  control?: ControlBenchResult
 }
 
 function git (args: string[]): string {
@@ -494,6 +497,8 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
     result.latency = { newTunnel, coldStart }
 
     phase('cold start')
+    if (!skip.has('control')) result.control = await runControlBench({ servicePort, sshd, runs: Math.max(10, coldRuns), quick, log })
+    phase('control')
     // ------------------------------------------------------------------ scale
     const scale: BenchResult['scale'] = {}
     const scaleIds = skip.has('scale') ? [] : ['raw', ...(ports.ssh != null ? ['ssh'] : []), 'direct', 'relay'].filter(id => live.includes(id))
@@ -586,6 +591,7 @@ export function targets (r: BenchResult): Target[] {
     value: `relayed ${relayScale?.intact ?? 0}/${n}, direct ${directScale?.intact ?? 0}/${n}`,
     pass: n >= 1000 ? allIntact : (allIntact ? null : false)
   })
+  if (r.control != null) t.push(...controlTargets(r.control))
   return t
 }
 

@@ -4,6 +4,7 @@
  * from a stored result without running the bench.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
+import { controlMarkdown } from './control.js'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { relayMarkdown } from './relay.js'
@@ -184,6 +185,7 @@ export function renderMarkdown (r: BenchResult, resultFile: string): string {
   L.push('- Targets: direct ≥ 1.4× and relayed ≥ 0.6× `ssh -L` with the default cipher, in both directions; `peerup nc` via the relay ≤ 250 ms to first byte (p50); relay RSS after relaying everything ≤ 200 MiB; idle RSS of relay, home and client proxy ≤ 80 MiB each; 1000 parallel tunnels all intact (a quick run uses fewer and cannot pass that mark).')
   L.push('- `npm run bench -- --quick` is the same with smaller sizes; `npm run bench:check` runs a quick bench and compares its ratios with the newest committed result in `bench/results/`.')
   L.push('')
+  if (r.control != null) L.push(...controlMarkdown(r.control))
   return L.join('\n')
 }
 

@@ -28,6 +28,7 @@ import { renderMarkdown, renderSvg } from './report.js'
 import { benchUdp, udpMarkdown, udpTarget, type UdpBench } from './udp.js'
 import { startSocat, startSshForward, startSshd, sshAvailable, sshStdioArgs, which, type Sshd } from './ssh.js'
 import { median, percentile, round, summarize, type LatencySummary } from './stats.js'
+import { controlTargets, runControlBench, type ControlBenchResult } from './control.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 /** Project root (dist/bench/run.js → ../..). */
@@ -48,7 +49,7 @@ export interface BenchOptions {
   /** Measure only these path ids (a partial run: nothing is written). */
   paths?: string[]
   /** Skip these sections (a partial run: nothing is written). */
-  skip?: Array<'latency' | 'cold' | 'scale' | 'dns' | 'udp' | 'relay'>
+  skip?: Array<'latency' | 'cold' | 'scale' | 'dns' | 'udp' | 'relay' | 'control'>
   /** Run only this section (nothing is written). */
   only?: 'relay'
   log?: (line: string) => void
@@ -147,6 +148,8 @@ export interface BenchResult {
   udp?: UdpBench
   /** The relay section (bench/relay.ts). */
   relay?: RelayBenchResult
+  /** Control API and idle-memory levers (bench/control.ts). */
+  control?: ControlBenchResult
 }
 
 function git (args: string[]): string {
@@ -513,6 +516,8 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
     result.latency = { newTunnel, coldStart }
 
     phase('cold start')
+    if (!skip.has('control')) result.control = await runControlBench({ servicePort, sshd, runs: Math.max(10, coldRuns), quick, log })
+    phase('control')
     // ------------------------------------------------------------------ scale
     const scale: BenchResult['scale'] = {}
     const scaleIds = skip.has('scale') ? [] : ['raw', ...(ports.ssh != null ? ['ssh'] : []), 'direct', 'relay'].filter(id => live.includes(id))
@@ -622,6 +627,7 @@ export function targets (r: BenchResult): Target[] {
     pass: n >= 1000 ? allIntact : (allIntact ? null : false)
   })
   t.push(...relayTargets(r.relay))
+  if (r.control != null) t.push(...controlTargets(r.control))
   return t
 }
 
@@ -683,7 +689,7 @@ function parseArgs (argv: string[]): BenchOptions {
     else if (a === '--paths') o.paths = (argv[++i] ?? '').split(',')
     else if (a === '--skip') o.skip = (argv[++i] ?? '').split(',') as BenchOptions['skip']
     else if (a === '--only' && argv[i + 1] === 'relay') o.only = argv[++i] as 'relay'
-    else throw new Error(`unknown option ${a} (known: --quick --runs N --size MiB --tunnels N --no-write --profile DIR --paths raw,ssh,ssh-aes,socat,direct,relay,socks --skip latency,cold,scale,dns,udp,relay --only relay)`)
+    else throw new Error(`unknown option ${a} (known: --quick --runs N --size MiB --tunnels N --no-write --profile DIR --paths raw,ssh,ssh-aes,socat,direct,relay,socks --skip latency,cold,scale,dns,udp,relay,control --only relay)`)
   }
   return o
 }

@@ -18,7 +18,9 @@ const BY_NAME: Record<string, number> = {
   NotAuthorizedError: EXIT.NOT_AUTHORIZED,
   NameNotFoundError: EXIT.UNREACHABLE,
   UnreachableError: EXIT.UNREACHABLE,
-  ServiceNotFoundError: EXIT.UNREACHABLE
+  ServiceNotFoundError: EXIT.UNREACHABLE,
+  DaemonNotRunningError: EXIT.UNREACHABLE,
+  ControlSocketError: EXIT.USAGE
 }
 
 /** The exit code for an error, by its `name`. */

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import '../src/polyfill.js'
 import { Command } from 'commander'
 import { registerKeytool } from './commands/keytool.js'
 import { finishProgram, runProgram } from './program.js'

@@ -166,3 +166,14 @@ export const DIRECT_DEAD_TIMEOUT = 10_000
  * (never silently truncated).
  */
 export const UDP_MAX_READ_BUFFER = 64 * 1024 * 1024
+
+/** Control API: the daemon's unix socket, in the config file's directory. */
+export const CONTROL_SOCKET_NAME = 'peerup.sock'
+/** Control API: the `Upgrade:` token of the tunnel endpoint (framed byte stream, see `src/control/frames.ts`). */
+export const CONTROL_TUNNEL_UPGRADE = 'peerup-tunnel/1'
+/** Control API: how long a client waits for the daemon to answer a request or open a tunnel (ms). */
+export const CONTROL_REQUEST_TIMEOUT = 30_000
+/** Control API: the daemon pauses a client's input when the tunnel's local read buffer passes this many bytes. */
+export const CONTROL_HIGH_WATER_MARK = 256 * 1024
+/** Metrics listener (`daemon.metrics_listen`): off unless set; this is the conventional address. */
+export const METRICS_LISTEN_EXAMPLE = '127.0.0.1:9464'

@@ -109,3 +109,15 @@ export class VirtualIpExhaustedError extends PeerupError {
   static override name = 'VirtualIpExhaustedError'
   override name = 'VirtualIpExhaustedError'
 }
+
+/** No daemon answers on the config's control socket. */
+export class DaemonNotRunningError extends PeerupError {
+  static override name = 'DaemonNotRunningError'
+  override name = 'DaemonNotRunningError'
+}
+
+/** Another daemon already serves this config's control socket, or the socket cannot be made safely. */
+export class ControlSocketError extends PeerupError {
+  static override name = 'ControlSocketError'
+  override name = 'ControlSocketError'
+}

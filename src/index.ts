@@ -75,3 +75,8 @@ export { forwardDnsQuery, systemDnsServers, parseDnsServer, type DnsServerAddres
 export { startGateways, type GatewayOptions, type Gateways } from './gateway/gateway.js'
 export { socksGatewaySchema, dnsGatewaySchema, gatewaySchema, type GatewayConfig } from './config/schema.js'
 export { dumpState, registerState } from './debug-state.js'
+export { createControlServer, type ControlServer, type ControlServerInit } from './control/server.js'
+export { createControlClient, tunnelStdio, DaemonError, type ControlClient, type ControlClientInit, type ControlTunnel, type ControlTunnelStats } from './control/client.js'
+export { controlSocketPath } from './control/socket-path.js'
+export { createNodeMetrics, renderPrometheus, type NodeMetrics, type MetricsSnapshot, type MetricFamily, type TunnelDirection } from './control/metrics.js'
+export { buildStatus, buildMetrics, type DaemonStatus, type TunnelStatus, type GatewayStatus } from './control/status.js'

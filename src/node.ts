@@ -13,7 +13,7 @@ import { loadIdentityFile } from './identity.js'
 import { localFileResolver } from './naming/local-file-resolver.js'
 import { peerIdResolver } from './naming/peer-id-resolver.js'
 import { resolveChain } from './naming/resolver.js'
-import { createNetwork } from './network.js'
+import { createNetwork, isWebSocketAddr } from './network.js'
 import { spliceSocketStream } from './proxy.js'
 import { createReservationWatchdog } from './reservation-watchdog.js'
 import { createDirectUpgrader } from './direct-upgrade.js'
@@ -22,6 +22,8 @@ import { fetchCatalogue, serveCatalogue, serviceForPort } from './service-catalo
 import { relayResolver, registerName } from './naming/relay-resolver.js'
 import { cachedResolver } from './naming/cached-resolver.js'
 import { dhtResolver, findPeerAddrs } from './naming/dht-resolver.js'
+import { createNodeMetrics } from './control/metrics.js'
+import type { NodeMetrics } from './control/metrics.js'
 import type { CatalogueEntry } from './service-catalogue.js'
 import type { AuthorizedKeys } from './auth/authorized-keys.js'
 import type { LoadedConfig } from './config/load.js'
@@ -100,6 +102,8 @@ export interface PeerupNode {
   readonly udp: UdpTransportStatus
   /** STUN servers used for direct UDP paths. */
   readonly stunServers: string[]
+  /** Counters for status and `/metrics`: tunnels, bytes, dials by path, auth denials. */
+  readonly metrics: NodeMetrics
   start (): Promise<void>
   /** Graceful stop: stop accepting, let tunnels finish for `graceMs`, reset the rest. */
   stop (options?: { graceMs?: number }): Promise<void>
@@ -133,14 +137,16 @@ class Node implements PeerupNode {
   readonly paths: PathManager
   readonly udp: UdpTransportStatus
   readonly stunServers: string[]
+  readonly metrics: NodeMetrics
   private readonly lists: AuthorizedKeys[]
   private readonly resolvers: NameResolver[]
   private readonly relays: string[]
   private readonly upgrader: DirectUpgrader
   private expiryTimer?: NodeJS.Timeout
 
-  constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, lists: { global?: AuthorizedKeys, all: AuthorizedKeys[] }, udp: { status: UdpTransportStatus, stun: string[] }) {
+  constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, lists: { global?: AuthorizedKeys, all: AuthorizedKeys[] }, udp: { status: UdpTransportStatus, stun: string[] }, metrics: NodeMetrics) {
     const { config } = init.config
+    this.metrics = metrics
     this.libp2p = libp2p
     this.udp = udp.status
     this.stunServers = udp.stun
@@ -148,7 +154,7 @@ class Node implements PeerupNode {
     this.peerId = libp2p.peerId.toString()
     this.lists = lists.all
     this.relays = config.relays
-    this.services = createServiceRegistry({ libp2p, authorizedKeys: lists.global })
+    this.services = createServiceRegistry({ libp2p, authorizedKeys: lists.global, metrics })
     this.upgrader = createDirectUpgrader(libp2p)
     if (init.serve !== false && config.relays.length > 0) {
       this.reservations = createReservationWatchdog(libp2p, {
@@ -338,6 +344,17 @@ class Node implements PeerupNode {
   }
 
   async openTunnel (target: string, service: string, options: TunnelOptions = {}): Promise<OpenedTunnel> {
+    try {
+      const opened = await this.dialTunnel(target, service, options)
+      this.metrics.dialed(opened.path.path)
+      return opened
+    } catch (err: any) {
+      this.metrics.dialFailed(err?.name ?? 'Error')
+      throw err
+    }
+  }
+
+  private async dialTunnel (target: string, service: string, options: TunnelOptions): Promise<OpenedTunnel> {
     const first = await this.connect(target, options)
     const { peerId } = first
     let { connection, path } = first
@@ -457,15 +474,20 @@ export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNod
   const policy = { isAllowed: (peer: string) => all.some(l => l.isAuthorized(peer)) }
   const stun = (config.network.stun ?? stunServersFromRelays(config.relays)).map(normalizeStunUrl)
   const udpStatus = config.paths.udp ? (await loadUdpTransport()).status : { available: false, reason: 'turned off (paths.udp: false)' }
+  const metrics = createNodeMetrics()
+  const listen = init.listen ?? config.network.listen ?? DEFAULT_NODE_LISTEN
+  // WebSockets only when something here is a /ws address: a listener, or a relay to dial
+  const relayAddrs = [...config.relays, ...Object.values(config.networks).flatMap(n => n.relays)]
   const libp2p = await createNetwork({
     udp: udpStatus.available ? { stun } : false,
     privateKey,
-    listen: init.listen ?? config.network.listen ?? DEFAULT_NODE_LISTEN,
+    listen,
+    websockets: [...listen, ...relayAddrs].some(isWebSocketAddr),
     announce: config.network.announce,
     dht: config.network.dht,
-    connectionGater: createConnectionGater({ policy, enabled: gating, alwaysAllow: () => relayIds }),
+    connectionGater: createConnectionGater({ policy, enabled: gating, alwaysAllow: () => relayIds, onDeny: (_peer, where) => { metrics.authDenied(where) } }),
     allow: config.daemon.allow_hosts
   })
-  return new Node(init, libp2p, { global, all }, { status: udpStatus, stun })
+  return new Node(init, libp2p, { global, all }, { status: udpStatus, stun }, metrics)
 }
 

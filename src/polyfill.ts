@@ -5,8 +5,10 @@
  * - `Promise.withResolvers` (Node 22+) is used by it-queue, yamux and
  *   `@libp2p/utils`; without it the first dial throws.
  * - Node 20 has no global `WebSocket`; `@libp2p/websockets` dials with it.
+ *   `createNetwork` installs one from `ws` ({@link installWebSocket}) when it
+ *   loads the WebSockets transport, so nodes without WebSockets never load
+ *   `ws` (and the http/https/tls/zlib modules under it: ~11 MiB of RSS).
  */
-import { WebSocket as WsWebSocket } from 'ws'
 
 interface PromiseWithResolversShape<T> {
   promise: Promise<T>
@@ -28,9 +30,13 @@ if (typeof P.withResolvers !== 'function') {
   })
 }
 
-const g = globalThis as unknown as { WebSocket?: unknown }
-if (typeof g.WebSocket === 'undefined') {
-  g.WebSocket = WsWebSocket
+/** Set the global `WebSocket` from the `ws` package when the runtime has none (Node 20). */
+export async function installWebSocket (): Promise<void> {
+  const g = globalThis as unknown as { WebSocket?: unknown }
+  if (typeof g.WebSocket === 'undefined') {
+    const { WebSocket } = await import('ws')
+    g.WebSocket ??= WebSocket
+  }
 }
 
 /** True once the shims are in place. */

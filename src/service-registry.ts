@@ -5,6 +5,7 @@ import { InvalidNameError, ServiceNotFoundError } from './errors.js'
 import { holdStream, spliceSocketStream } from './proxy.js'
 import { LABEL_RE } from './config/schema.js'
 import type { AuthorizedKeys } from './auth/authorized-keys.js'
+import type { NodeMetrics } from './control/metrics.js'
 import type { PeerupLibp2p } from './network.js'
 import type { TunnelStats } from './proxy.js'
 import type { Connection, Stream } from '@libp2p/interface'
@@ -50,6 +51,8 @@ export interface ServiceRegistryComponents {
   libp2p: PeerupLibp2p
   /** The node's global allow-list (undefined when gating is off). */
   authorizedKeys?: AuthorizedKeys
+  /** Counters: inbound tunnels, bytes, per-service denials. */
+  metrics?: NodeMetrics
 }
 
 /** The service registry: `/peerup/<name>/1.0.0` ↔ local `host:port`. */
@@ -151,6 +154,7 @@ class Registry implements ServiceRegistry {
     // defense in depth: re-check authorization before touching the local service
     if (!this.accepting || !this.isAuthorized(peer, def.name) || this.services.get(def.name) !== def) {
       log('denied %s for service %s', peer, def.name)
+      if (this.accepting) this.components.metrics?.authDenied(`service ${def.name}`)
       held.release()
       stream.abort(new Error('not authorized'))
       return
@@ -160,6 +164,7 @@ class Registry implements ServiceRegistry {
     socket.setNoDelay(true)
     const counters = { bytesFromStream: 0, bytesToStream: 0 }
     const abort = new AbortController()
+    let tunnelClean = false
     let resolveDone!: (s: TunnelStats) => void
     const tunnel: ActiveTunnel = {
       service: def.name,
@@ -180,12 +185,18 @@ class Registry implements ServiceRegistry {
     socket.once('error', onConnectError)
     socket.once('connect', () => {
       socket.off('error', onConnectError)
+      const metrics = this.components.metrics
+      metrics?.tunnelOpened('inbound')
       spliceSocketStream(socket, held, { signal: abort.signal, counters, connection, connections: () => this.components.libp2p.getConnections() })
         .then(stats => {
           log('tunnel %s from %s ended: %d in, %d out, %s', def.name, peer, stats.bytesToStream, stats.bytesFromStream, stats.clean ? 'clean' : 'reset')
+          tunnelClean = stats.clean
           resolveDone(stats)
         }, (err: Error) => { resolveDone({ ...counters, clean: false, error: err }) })
-        .finally(() => { this.active.delete(tunnel) })
+        .finally(() => {
+          this.active.delete(tunnel)
+          metrics?.tunnelClosed('inbound', { bytesIn: counters.bytesFromStream, bytesOut: counters.bytesToStream, clean: tunnelClean })
+        })
     })
   }
 }

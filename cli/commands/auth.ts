@@ -1,13 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs'
-import {
-  addAuthorizedKey, loadConfig, parseAuthorizedKeys, removeAuthorizedKey, ServiceNotFoundError, setServiceAuthorizedKeys, assertPrivateFile
-} from '../../src/index.js'
+import { lib } from '../lib.js'
 import { info, out, table } from '../run.js'
+import type { Lib } from '../lib.js'
 import type { LoadedConfig } from '../../src/index.js'
 import type { Command } from 'commander'
 
 /** The authorized_keys file for the global list or a service (creating the service's own file reference). */
-function fileFor (cfg: LoadedConfig, service?: string, create = false): string {
+function fileFor ({ ServiceNotFoundError, setServiceAuthorizedKeys }: Lib, cfg: LoadedConfig, service?: string, create = false): string {
   if (service == null) return cfg.path(cfg.config.security.authorized_keys_file)
   const svc = cfg.config.services[service]
   if (svc == null) throw new ServiceNotFoundError(`no service named "${service}" in ${cfg.file}`)
@@ -25,28 +24,31 @@ export function register (program: Command): void {
     .option('--comment <text>', 'comment stored after #')
     .option('--expires <rfc3339>', 'expiry, e.g. 2027-01-31T00:00:00Z')
     .option('--service <name>', 'edit the service\'s own allow-list')
-    .action((peerId: string, opts, cmd) => {
-      const cfg = loadConfig(cmd.optsWithGlobals().config)
-      const file = fileFor(cfg, opts.service, true)
-      const added = addAuthorizedKey(file, peerId, { comment: opts.comment, expires: opts.expires })
+    .action(async (peerId: string, opts, cmd) => {
+      const l = await lib()
+      const cfg = l.loadConfig(cmd.optsWithGlobals().config)
+      const file = fileFor(l, cfg, opts.service, true)
+      const added = l.addAuthorizedKey(file, peerId, { comment: opts.comment, expires: opts.expires })
       info(added ? `added ${peerId} to ${file}` : `${peerId} is already in ${file}`)
     })
   auth.command('remove <peer-id>')
     .option('--service <name>', 'edit the service\'s own allow-list')
-    .action((peerId: string, opts, cmd) => {
-      const cfg = loadConfig(cmd.optsWithGlobals().config)
-      const file = fileFor(cfg, opts.service)
-      const removed = removeAuthorizedKey(file, peerId)
+    .action(async (peerId: string, opts, cmd) => {
+      const l = await lib()
+      const cfg = l.loadConfig(cmd.optsWithGlobals().config)
+      const file = fileFor(l, cfg, opts.service)
+      const removed = l.removeAuthorizedKey(file, peerId)
       info(removed ? `removed ${peerId} from ${file}` : `${peerId} was not in ${file}`)
     })
   auth.command('list')
     .option('--service <name>', 'list the service\'s own allow-list')
     .option('--json', 'JSON output: [{peerId, comment, expires, line}]')
-    .action((opts, cmd) => {
-      const cfg = loadConfig(cmd.optsWithGlobals().config)
-      const file = fileFor(cfg, opts.service)
-      if (existsSync(file)) assertPrivateFile(file)
-      const parsed = parseAuthorizedKeys(existsSync(file) ? readFileSync(file, 'utf8') : '', file)
+    .action(async (opts, cmd) => {
+      const l = await lib()
+      const cfg = l.loadConfig(cmd.optsWithGlobals().config)
+      const file = fileFor(l, cfg, opts.service)
+      if (existsSync(file)) l.assertPrivateFile(file)
+      const parsed = l.parseAuthorizedKeys(existsSync(file) ? readFileSync(file, 'utf8') : '', file)
       for (const p of parsed.problems) info(`${p.file}:${p.line}: ${p.message} (line grants nothing)`)
       if (opts.json === true) {
         out(JSON.stringify(parsed.entries.map(e => ({ peerId: e.peerId, comment: e.comment ?? null, expires: e.expires?.toISOString() ?? null, line: e.line }))))

@@ -1,4 +1,7 @@
-import { createPeerupNode, describePath, loadConfig, pingSeries, spliceSocketStream, UsageError } from '../../src/index.js'
+import { existsSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { controlSocketPath, createControlClient, findConfigFile, tunnelStdio, UsageError } from '../../src/control/index.js'
+import { lib } from '../lib.js'
 import { EXIT, info, out } from '../run.js'
 import type { PathEvent, PathPreference, PeerupNode, PingReply } from '../../src/index.js'
 import type { Command } from 'commander'
@@ -10,6 +13,7 @@ function pathOpt (v: string | undefined): PathPreference {
 }
 
 async function clientNode (cmd: Command, onPathChange?: (e: PathEvent) => void): Promise<PeerupNode> {
+  const { createPeerupNode, loadConfig } = await lib()
   const cfg = loadConfig(cmd.optsWithGlobals().config)
   // a one-shot client needs no listener and exposes nothing
   const node = await createPeerupNode({ config: cfg, listen: [], serve: false, onPathChange })
@@ -17,12 +21,47 @@ async function clientNode (cmd: Command, onPathChange?: (e: PathEvent) => void):
   return node
 }
 
+/** The same words as an in-process tunnel for a reset, then exit 1; exit 0 when clean. */
+function exitAfterTunnel (target: string, service: string, stats: { clean: boolean, bytesFromStream: number, error?: Error }): never {
+  if (!stats.clean) {
+    const reason = stats.error?.message ?? 'unknown'
+    // a per-service allow-list (or a dead local service) shows up as a reset before any byte comes back
+    info(stats.bytesFromStream === 0
+      ? `peerup: ${target} reset the ${service} tunnel before sending any data (${reason}): not authorized for this service, or the service is down`
+      : `peerup: connection to ${target} ${service} reset: ${reason}`)
+    process.exit(EXIT.RUNTIME)
+  }
+  process.exit(EXIT.OK)
+}
+
+/**
+ * `peerup nc` through the daemon of this config, when one runs: no libp2p in
+ * this process at all. Returns false (fall back to an in-process dial) only
+ * when no daemon answers; the daemon's own errors keep their exit codes.
+ */
+async function ncViaDaemon (cmd: Command, target: string, service: string, path: PathPreference): Promise<boolean> {
+  const socketPath = controlSocketPath(dirname(findConfigFile(cmd.optsWithGlobals().config)))
+  if (!existsSync(socketPath)) return false
+  let tunnel
+  try {
+    tunnel = await createControlClient({ socketPath }).openTunnel(target, service, { path })
+  } catch (err: any) {
+    if (err?.name === 'DaemonNotRunningError') return false
+    throw err
+  }
+  if (process.env.PEERUP_VERBOSE != null) info(`nc: ${target} (${tunnel.peerId}) ${service} ${tunnel.path === 'direct' ? 'direct' : `relayed via ${tunnel.relay ?? 'relay'}`} (daemon)`)
+  exitAfterTunnel(target, service, await tunnelStdio(tunnel, process.stdin, process.stdout))
+}
+
 export function register (program: Command): void {
   program.command('nc <target> <service>')
     .description('connect stdin/stdout to a remote service (ssh ProxyCommand)')
     .option('--path <path>', 'auto | direct | relay', 'auto')
+    .option('--no-daemon', 'dial in this process even when a daemon runs for this config')
     .action(async (target: string, service: string, opts, cmd) => {
       const path = pathOpt(opts.path)
+      if (opts.daemon !== false && await ncViaDaemon(cmd, target, service, path)) return
+      const { describePath, spliceSocketStream } = await lib()
       const node = await clientNode(cmd)
       const opened = await node.openTunnel(target, service, { path })
       if (process.env.PEERUP_VERBOSE != null) info(`nc: ${target} (${opened.peerId}) ${service} ${describePath(opened.path)}`)
@@ -32,15 +71,7 @@ export function register (program: Command): void {
         reset: () => {}
       }, opened.stream, { connection: opened.connection, connections: () => node.libp2p.getConnections() })
       await Promise.resolve(node.libp2p.stop()).catch(() => {})
-      if (!stats.clean) {
-        const reason = stats.error?.message ?? 'unknown'
-        // a per-service allow-list (or a dead local service) shows up as a reset before any byte comes back
-        info(stats.bytesFromStream === 0
-          ? `peerup: ${target} reset the ${service} tunnel before sending any data (${reason}): not authorized for this service, or the service is down`
-          : `peerup: connection to ${target} ${service} reset: ${reason}`)
-        process.exit(EXIT.RUNTIME)
-      }
-      process.exit(EXIT.OK)
+      exitAfterTunnel(target, service, stats)
     })
 
   program.command('proxy <target> <service> <local-port>')
@@ -51,6 +82,7 @@ export function register (program: Command): void {
       const path = pathOpt(opts.path)
       const p = Number(port)
       if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError(`invalid local port "${port}"`)
+      const { describePath } = await lib()
       const node = await clientNode(cmd, (e) => {
         info(e.class === 'direct-udp'
           ? `path to ${target}: direct-udp${e.afterMs != null ? ` (${e.afterMs} ms after first relayed contact)` : ''}${e.reason != null ? ` (${e.reason})` : ''}`
@@ -79,6 +111,7 @@ export function register (program: Command): void {
       const interval = Number(opts.interval)
       if (!Number.isInteger(count) || count < 1) throw new UsageError(`-c must be a positive integer (got "${opts.count}")`)
       if (!Number.isFinite(interval) || interval < 0) throw new UsageError(`--interval must be a number of ms ≥ 0 (got "${opts.interval}")`)
+      const { describePath, pingSeries } = await lib()
       const node = await clientNode(cmd)
       const replies: PingReply[] = []
       const started = Date.now()

@@ -1,6 +1,6 @@
-import { createPeerupNode, loadConfig, startGateways, UsageError } from '../../src/index.js'
+import { lib } from '../lib.js'
 import { info, out } from '../run.js'
-import type { GatewayOptions } from '../../src/index.js'
+import type { GatewayOptions, Gateways } from '../../src/index.js'
 import type { Command } from 'commander'
 
 export function register (program: Command): void {
@@ -11,14 +11,32 @@ export function register (program: Command): void {
 
 /** `peerup daemon` (and `peerup gateway`): run the node and its gateways until SIGTERM. */
 export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = {}): Promise<void> {
+  const { createControlServer, createPeerupNode, loadConfig, startGateways, UsageError } = await lib()
   const cfg = loadConfig(cmd.optsWithGlobals().config)
   if (cfg.config.role === 'relay') throw new UsageError(`${cfg.file}: role is "relay"; use "peerup relay serve"`)
   const node = await createPeerupNode({ config: cfg })
-  await node.start()
+  let gateways: Gateways | undefined
+  const control = createControlServer({
+    node,
+    config: cfg,
+    gateways: () => ({
+      socks: gateways?.socks != null ? `${gateways.socks.address.host}:${gateways.socks.address.port}` : null,
+      dns: gateways?.dns != null ? `${gateways.dns.address.host}:${gateways.dns.address.port}` : null,
+      vip: gateways?.socks != null || gateways?.dns != null ? gateways.vip : null
+    })
+  })
+  // before the node listens: a second daemon for the same config stops here
+  await control.start()
+  info(`control socket ${control.socketPath} (mode 0600)${control.metricsAddress != null ? `, metrics on http://${control.metricsAddress}/metrics` : ''}`)
+  await node.start().catch(async (err) => {
+    await control.stop()
+    throw err
+  })
   out(`peerup ${cfg.config.role} ${node.peerId}`)
   for (const a of node.libp2p.getMultiaddrs()) out(a.toString())
   for (const s of node.services.list()) info(`service ${s.name} -> ${s.localAddress} (${s.protocol})`)
-  const gateways = await startGateways(node, cfg, gatewayOptions).catch(async (err) => {
+  gateways = await startGateways(node, cfg, gatewayOptions).catch(async (err) => {
+    await control.stop()
     await node.stop({ graceMs: 0 }).catch(() => {})
     throw err
   })
@@ -31,7 +49,7 @@ export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = 
     if (stopping) return
     stopping = true
     info(`daemon: stopping (grace ${cfg.config.daemon.shutdown_grace_seconds}s, ${node.services.tunnels().length} tunnels in flight)`)
-    gateways.stop().catch(() => {}).then(async () => { await node.stop() }).then(() => process.exit(0), () => process.exit(1))
+    control.stop().then(async () => { await gateways?.stop() }).catch(() => {}).then(async () => { await node.stop() }).then(() => process.exit(0), () => process.exit(1))
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)

@@ -1,4 +1,4 @@
-import { parseHostPort } from '../../src/index.js'
+import { lib } from '../lib.js'
 import { runDaemon } from './daemon.js'
 import type { Command } from 'commander'
 
@@ -9,6 +9,7 @@ export function register (program: Command): void {
     .option('--dns <addr>', 'DNS listen address (UDP and TCP), host:port (config gateway.dns.listen, default 127.0.0.1:5353)')
     .action(async (opts, cmd) => {
       // a bad flag is a usage error before anything starts
+      const { parseHostPort } = await lib()
       for (const addr of [opts.socks, opts.dns]) if (addr != null) parseHostPort(addr)
       const some = opts.socks != null || opts.dns != null
       await runDaemon(cmd, {

@@ -1,5 +1,5 @@
 import { basename, dirname, resolve } from 'node:path'
-import { initConfigDir, peerupHome } from '../../src/index.js'
+import { lib } from '../lib.js'
 import { info, out } from '../run.js'
 import type { Command } from 'commander'
 
@@ -16,8 +16,8 @@ export function register (program: Command): void {
     .option('--force', 'overwrite existing files')
     .action(async (opts, cmd) => {
       const role = opts.role as string
+      const { initConfigDir, peerupHome, UsageError } = await lib()
       if (!['relay', 'home', 'client'].includes(role)) {
-        const { UsageError } = await import('../../src/index.js')
         throw new UsageError(`--role must be relay, home or client (got "${role}")`)
       }
       const cfg = cmd.optsWithGlobals().config as string | undefined

@@ -1,8 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import {
-  addAuthorizedKey, assertPrivateFile, formatProblems, generateIdentityFile, loadIdentityFile, parseAuthorizedKeys, peerIdOf, peerupHome, removeAuthorizedKey
-} from '../../src/index.js'
+import { peerupHome } from '../../src/control/index.js'
+import { lib } from '../lib.js'
 import { EXIT, info, out, table } from '../run.js'
 import type { Command } from 'commander'
 
@@ -14,25 +13,31 @@ export function registerKeytool (program: Command): void {
     .description('create an Ed25519 identity key file (0600)')
     .option('--force', 'overwrite an existing file')
     .action(async (file: string, opts) => {
+      const { generateIdentityFile, peerIdOf } = await lib()
       const key = await generateIdentityFile(file, { overwrite: opts.force === true })
       out(peerIdOf(key).toString())
     })
   program.command('peerid <file>')
     .description('print the peer ID of a key file')
-    .action((file: string) => { out(peerIdOf(loadIdentityFile(file)).toString()) })
+    .action(async (file: string) => {
+      const { loadIdentityFile, peerIdOf } = await lib()
+      out(peerIdOf(loadIdentityFile(file)).toString())
+    })
   program.command('authorize <peer-id>')
     .description('add a peer to an authorized_keys file')
     .option('--comment <text>', 'comment stored after #')
     .option('--expires <rfc3339>', 'expiry time')
     .option('--file <file>', 'authorized_keys file (default $PEERUP_HOME/authorized_keys)')
-    .action((peerId: string, opts) => {
+    .action(async (peerId: string, opts) => {
+      const { addAuthorizedKey } = await lib()
       const file = opts.file ?? defaultFile()
       info(addAuthorizedKey(file, peerId, { comment: opts.comment, expires: opts.expires }) ? `added ${peerId} to ${file}` : `${peerId} is already in ${file}`)
     })
   program.command('revoke <peer-id>')
     .description('remove a peer from an authorized_keys file')
     .option('--file <file>', 'authorized_keys file')
-    .action((peerId: string, opts) => {
+    .action(async (peerId: string, opts) => {
+      const { removeAuthorizedKey } = await lib()
       const file = opts.file ?? defaultFile()
       info(removeAuthorizedKey(file, peerId) ? `removed ${peerId} from ${file}` : `${peerId} was not in ${file}`)
     })
@@ -40,7 +45,8 @@ export function registerKeytool (program: Command): void {
     .description('list authorized peers')
     .option('--file <file>', 'authorized_keys file')
     .option('--json', 'JSON output')
-    .action((opts) => {
+    .action(async (opts) => {
+      const { assertPrivateFile, parseAuthorizedKeys } = await lib()
       const file = opts.file ?? defaultFile()
       if (existsSync(file)) assertPrivateFile(file)
       const parsed = parseAuthorizedKeys(existsSync(file) ? readFileSync(file, 'utf8') : '', file)
@@ -53,7 +59,8 @@ export function registerKeytool (program: Command): void {
   program.command('validate')
     .description('check an authorized_keys file; reports every bad line as file:line, exit 1 if any')
     .option('--file <file>', 'authorized_keys file')
-    .action((opts) => {
+    .action(async (opts) => {
+      const { assertPrivateFile, formatProblems, parseAuthorizedKeys } = await lib()
       const file = opts.file ?? defaultFile()
       assertPrivateFile(file)
       const parsed = parseAuthorizedKeys(readFileSync(file, 'utf8'), file)

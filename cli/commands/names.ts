@@ -1,4 +1,4 @@
-import { addNameToFile, loadConfig, NameNotFoundError, readNamesFile, removeNameFromFile } from '../../src/index.js'
+import { lib } from '../lib.js'
 import { info, out, table } from '../run.js'
 import type { Command } from 'commander'
 
@@ -8,14 +8,16 @@ export function register (program: Command): void {
   const names = program.command('names').description('edit the local names file (tier 1 of name resolution)')
   names.command('add <name> <peer-id>')
     .option('--addr <multiaddr>', 'a direct address of the peer (repeatable)', collect, [])
-    .action((name: string, peerId: string, opts, cmd) => {
+    .action(async (name: string, peerId: string, opts, cmd) => {
+      const { addNameToFile, loadConfig } = await lib()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       const file = cfg.path(cfg.config.names_file)
       addNameToFile(file, name, peerId, opts.addr)
       info(`${name} -> ${peerId} written to ${file}`)
     })
   names.command('remove <name>')
-    .action((name: string, _opts, cmd) => {
+    .action(async (name: string, _opts, cmd) => {
+      const { loadConfig, NameNotFoundError, removeNameFromFile } = await lib()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       const file = cfg.path(cfg.config.names_file)
       if (!removeNameFromFile(file, name)) throw new NameNotFoundError(name, [file])
@@ -23,7 +25,8 @@ export function register (program: Command): void {
     })
   names.command('list')
     .option('--json', 'JSON output: [{name, peerId, addrs}]')
-    .action((opts, cmd) => {
+    .action(async (opts, cmd) => {
+      const { loadConfig, readNamesFile } = await lib()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       const entries = readNamesFile(cfg.path(cfg.config.names_file))
       if (opts.json === true) { out(JSON.stringify(entries)); return }

@@ -1,4 +1,4 @@
-import { createPeerupNode, loadConfig } from '../../src/index.js'
+import { lib } from '../lib.js'
 import { out } from '../run.js'
 import type { Command } from 'commander'
 
@@ -17,6 +17,7 @@ export function register (program: Command): void {
     .description('resolve a name: names file, then the network\'s relay, then a literal peer ID')
     .option('--json', 'JSON output: {name, peerId, source, via, cached, addrs, tried}')
     .action(async (name: string, opts, cmd) => {
+      const { createPeerupNode, loadConfig } = await lib()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       const node = await createPeerupNode({ config: cfg, listen: [], serve: false })
       await node.start()
@@ -38,7 +39,8 @@ export function register (program: Command): void {
   program.command('ssh-config')
     .description('print a ~/.ssh/config block that reaches *.<network> through peerup')
     .option('--network <name>', 'network (default: this node\'s)')
-    .action((opts, cmd) => {
+    .action(async (opts, cmd) => {
+      const { loadConfig } = await lib()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       const network = opts.network ?? cfg.config.network.name
       const self = process.argv[1]

@@ -1,4 +1,4 @@
-import { addServiceToConfig, createPeerupNode, loadConfig, removeServiceFromConfig, ServiceNotFoundError, serviceProtocol } from '../../src/index.js'
+import { lib } from '../lib.js'
 import { info, out, table } from '../run.js'
 import type { Command } from 'commander'
 
@@ -6,13 +6,15 @@ export function register (program: Command): void {
   const service = program.command('service').description('manage exposed services')
   service.command('add <name> <host:port>')
     .option('--protocol <id>', 'custom protocol ID (default /peerup/<name>/1.0.0)')
-    .action((name: string, addr: string, opts, cmd) => {
+    .action(async (name: string, addr: string, opts, cmd) => {
+      const { addServiceToConfig, loadConfig } = await lib()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       addServiceToConfig(cfg.file, name, addr, { protocol: opts.protocol })
       info(`service ${name} -> ${addr} added to ${cfg.file} (restart or SIGHUP is not needed for auth; restart the daemon to expose it)`)
     })
   service.command('remove <name>')
-    .action((name: string, _opts, cmd) => {
+    .action(async (name: string, _opts, cmd) => {
+      const { loadConfig, removeServiceFromConfig, ServiceNotFoundError } = await lib()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       if (!removeServiceFromConfig(cfg.file, name)) throw new ServiceNotFoundError(`no service named "${name}" in ${cfg.file}`)
       info(`service ${name} removed from ${cfg.file}`)
@@ -21,6 +23,7 @@ export function register (program: Command): void {
     .option('--json', 'JSON output: [{name, localAddress, protocol, enabled, authorizedKeys}]; with --peer: [{name, port, protocol}]')
     .option('--peer <target>', 'list the services a remote node lets us use')
     .action(async (opts, cmd) => {
+      const { createPeerupNode, loadConfig, serviceProtocol } = await lib()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       if (opts.peer != null) {
         const node = await createPeerupNode({ config: cfg, listen: [], serve: false })

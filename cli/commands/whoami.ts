@@ -1,4 +1,4 @@
-import { constants, createVirtualIpTable, loadConfig, loadIdentityFile, peerIdOf } from '../../src/index.js'
+import { lib } from '../lib.js'
 import { out } from '../run.js'
 import type { Command } from 'commander'
 
@@ -6,7 +6,8 @@ export function register (program: Command): void {
   program.command('whoami')
     .description('print this node\'s peer ID')
     .option('--json', 'JSON output: {peerId, role, network, host, name, vip}')
-    .action((opts, cmd) => {
+    .action(async (opts, cmd) => {
+      const { constants, createVirtualIpTable, loadConfig, loadIdentityFile, peerIdOf } = await lib()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       const id = peerIdOf(loadIdentityFile(cfg.path(cfg.config.identity.key_file))).toString()
       if (opts.json === true) {

@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs'
-import { homedir } from 'node:os'
-import { dirname, isAbsolute, join, resolve } from 'node:path'
-import { ConfigError } from '../errors.js'
+import { dirname, isAbsolute, join } from 'node:path'
+import { findConfigFile } from './locate.js'
 import { configSchema } from './schema.js'
 import { loadYamlFile } from './yaml-file.js'
 import type { PeerupConfig } from './schema.js'
+
+export { findConfigFile, peerupHome } from './locate.js'
 
 /** A loaded config with its location; relative paths resolve against `dir`. */
 export interface LoadedConfig {
@@ -13,30 +13,6 @@ export interface LoadedConfig {
   dir: string
   /** Resolve a path from the config against the config file's directory. */
   path: (p: string) => string
-}
-
-/**
- * The config directory: `$PEERUP_HOME`, else `$XDG_CONFIG_HOME/peerup`, else
- * `~/.config/peerup`.
- */
-export function peerupHome (env: NodeJS.ProcessEnv = process.env): string {
-  if (env.PEERUP_HOME != null && env.PEERUP_HOME !== '') return resolve(env.PEERUP_HOME)
-  if (env.XDG_CONFIG_HOME != null && env.XDG_CONFIG_HOME !== '') return join(env.XDG_CONFIG_HOME, 'peerup')
-  return join(homedir(), '.config', 'peerup')
-}
-
-/**
- * Find the config file: `--config`, else `./peerup.yaml`, else
- * `$PEERUP_HOME/config.yaml`, else `/etc/peerup/config.yaml`.
- */
-export function findConfigFile (explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (explicit != null) return resolve(explicit)
-  const candidates = [resolve('peerup.yaml'), join(peerupHome(env), 'config.yaml'), '/etc/peerup/config.yaml']
-  const found = candidates.find(c => existsSync(c))
-  if (found == null) {
-    throw new ConfigError(`no config file found (looked for ${candidates.join(', ')}); run "peerup init" first or pass --config`)
-  }
-  return found
 }
 
 /** Load and validate a config file. */

@@ -97,7 +97,9 @@ export const relayServerSchema = z.strictObject({
 /** The `daemon:` section. */
 export const daemonSchema = z.strictObject({
   shutdown_grace_seconds: z.number().min(0).default(10),
-  allow_hosts: z.array(z.string()).default([])
+  allow_hosts: z.array(z.string()).default([]),
+  /** Serve Prometheus `/metrics` on this TCP address too (off by default; the control socket always serves it). */
+  metrics_listen: hostPort.optional()
 })
 
 const rfc1929 = z.string().min(1).refine(s => Buffer.byteLength(s) <= 255, 'at most 255 bytes (RFC 1929)')

@@ -1,0 +1,329 @@
+/**
+ * The daemon's control API: HTTP/1.1 on a unix socket in the config
+ * directory (mode 0600, so only the daemon's own user can connect).
+ *
+ * - `GET /v1/status`: {@link DaemonStatus} as JSON;
+ * - `GET /metrics`: Prometheus text;
+ * - `GET /v1/tunnel?target=T&service=S[&path=auto|direct|relay]` with
+ *   `Upgrade: peerup-tunnel/1`: the daemon resolves and dials, answers
+ *   `101 Switching Protocols`, and the connection becomes a framed byte
+ *   stream to the service (`frames.ts`) spliced with `spliceSocketStream`.
+ *   A failure is a JSON error `{error: {name, message}}` instead.
+ *
+ * Optionally the same `/metrics` on a TCP address (`daemon.metrics_listen`).
+ */
+import { chmodSync, lstatSync, statSync, unlinkSync } from 'node:fs'
+import { createServer as createHttpServer } from 'node:http'
+import { connect } from 'node:net'
+import { dirname } from 'node:path'
+import { Readable, Writable } from 'node:stream'
+import { logger } from '@libp2p/logger'
+import { CONTROL_HIGH_WATER_MARK, CONTROL_TUNNEL_UPGRADE } from '../constants.js'
+import { ControlSocketError, UsageError } from '../errors.js'
+import { spliceSocketStream } from '../proxy.js'
+import { parseHostPort } from '../service-registry.js'
+import { encodeFrame, FRAME, frameDecoder, frameHeader } from './frames.js'
+import { controlSocketPath, MAX_SOCKET_PATH } from './socket-path.js'
+import { buildMetrics, buildStatus } from './status.js'
+import type { LoadedConfig } from '../config/load.js'
+import type { PathPreference } from '../dialer.js'
+import type { PeerupNode } from '../node.js'
+import type { LocalEnd } from '../proxy.js'
+import type { DaemonStatus, GatewayStatus, OutboundTunnel, StatusSources } from './status.js'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+
+const log = logger('peerup:control')
+
+/** Init of {@link createControlServer}. */
+export interface ControlServerInit {
+  /** The running node. */
+  node: PeerupNode
+  /** Its loaded config (role, network, relays; the socket goes in its directory). */
+  config: LoadedConfig
+  /**
+   * The unix socket path.
+   *
+   * @default `<config dir>/peerup.sock`
+   */
+  socketPath?: string
+  /**
+   * Also serve `GET /metrics` on this TCP `host:port`.
+   *
+   * @default config `daemon.metrics_listen` (off when unset)
+   */
+  metricsListen?: string
+  /** The daemon's gateways, for the status. */
+  gateways?: () => GatewayStatus
+}
+
+/** A running control server. */
+export interface ControlServer {
+  readonly socketPath: string
+  /** The bound metrics address (`host:port`), when a metrics listener runs. */
+  readonly metricsAddress: string | null
+  /** Check the directory, replace a stale socket, listen (mode 0600). */
+  start (): Promise<void>
+  /** Stop listening and remove the socket; open tunnels continue. */
+  stop (): Promise<void>
+  status (): DaemonStatus
+  metrics (): string
+}
+
+/** HTTP status of an error, by its `name`. */
+function httpStatusOf (name: string): number {
+  switch (name) {
+    case 'UsageError': case 'InvalidNameError': case 'InvalidPeerIdError': return 400
+    case 'NotAuthorizedError': return 403
+    case 'NameNotFoundError': case 'ServiceNotFoundError': return 404
+    case 'UnreachableError': return 502
+    default: return 500
+  }
+}
+
+function sendJson (res: ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+/** Whether something answers on a unix socket (a live daemon), bounded. */
+async function answers (path: string, timeoutMs = 1000): Promise<boolean> {
+  return await new Promise(resolve => {
+    const s = connect(path)
+    const done = (v: boolean): void => { clearTimeout(t); s.destroy(); resolve(v) }
+    const t = setTimeout(() => { done(true) }, timeoutMs)
+    s.once('connect', () => { done(true) })
+    s.once('error', () => { done(false) })
+  })
+}
+
+/**
+ * The local end of a control tunnel: frames from the client feed `input`,
+ * `output` writes frames to the client. A client that disconnects without
+ * sending FIN makes `input` fail, which resets the stream.
+ */
+function framedEnd (socket: Duplex, head: Buffer): LocalEnd & { gone: () => boolean } {
+  let finSeen = false
+  let gone = false
+  const input = new Readable({
+    highWaterMark: CONTROL_HIGH_WATER_MARK,
+    read () { socket.resume() }
+  })
+  input.on('error', () => {})
+  const decode = frameDecoder({
+    data: (b) => { if (!input.push(b)) socket.pause() },
+    fin: () => { finSeen = true; input.push(null) },
+    rst: (reason) => { gone = true; input.destroy(new Error(`client reset the tunnel: ${reason}`)) },
+    invalid: (why) => { gone = true; input.destroy(new Error(`control client: ${why}`)); socket.destroy() }
+  })
+  const onClose = (): void => {
+    gone = true
+    if (!finSeen && !input.destroyed) input.destroy(new Error('control client went away without closing the tunnel'))
+  }
+  socket.on('data', decode)
+  // an EOF after our FIN frame is a client that is done writing; before it, a client that died
+  socket.on('end', () => { if (!finSeen) onClose() })
+  socket.on('close', onClose)
+  socket.on('error', () => {})
+  if (head.byteLength > 0) decode(head)
+  const output = new Writable({
+    highWaterMark: CONTROL_HIGH_WATER_MARK,
+    write (chunk: Buffer, _enc, cb) {
+      if (socket.destroyed) { cb(new Error('control client went away')); return }
+      socket.cork()
+      socket.write(frameHeader(FRAME.DATA, chunk.byteLength))
+      socket.write(chunk, (err) => { cb(err ?? undefined) })
+      socket.uncork()
+    },
+    final (cb) {
+      if (socket.destroyed) { cb(new Error('control client went away')); return }
+      socket.write(encodeFrame(FRAME.FIN), (err) => { cb(err ?? undefined) })
+    }
+  })
+  output.on('error', () => {})
+  // the reason travels in the RST frame once the splice has finished
+  return { input, output, reset: () => {}, gone: () => gone }
+}
+
+class Control implements ControlServer {
+  readonly socketPath: string
+  metricsAddress: string | null = null
+  private http?: Server
+  private metricsHttp?: Server
+  private ino?: number
+  private readonly outbound = new Set<OutboundTunnel>()
+  private readonly sources: StatusSources
+
+  constructor (private readonly init: ControlServerInit) {
+    this.socketPath = init.socketPath ?? controlSocketPath(init.config.dir)
+    this.sources = {
+      node: init.node,
+      config: init.config,
+      outbound: () => this.outbound,
+      gateways: () => init.gateways?.() ?? { socks: null, dns: null, vip: null },
+      controlSocket: this.socketPath,
+      metricsListen: () => this.metricsAddress,
+      startedAt: Date.now()
+    }
+  }
+
+  status (): DaemonStatus { return buildStatus(this.sources) }
+  metrics (): string { return buildMetrics(this.sources) }
+
+  async start (): Promise<void> {
+    const path = this.socketPath
+    if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+      throw new ControlSocketError(`control socket path ${path} is longer than ${MAX_SOCKET_PATH} bytes (a unix socket limit); move the config directory to a shorter path`)
+    }
+    const dir = dirname(path)
+    const st = statSync(dir)
+    if ((st.mode & 0o022) !== 0) {
+      throw new ControlSocketError(`${dir} is writable by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); refusing to put the control socket there (run: chmod go-w ${dir})`)
+    }
+    let existing: ReturnType<typeof lstatSync> | undefined
+    try { existing = lstatSync(path) } catch {}
+    if (existing != null) {
+      if (!existing.isSocket()) throw new ControlSocketError(`${path} exists and is not a socket; remove it to run the daemon`)
+      if (await answers(path)) throw new ControlSocketError(`another peerup daemon is running for this config (${path} answers)`)
+      log('removing stale control socket %s', path)
+      try { unlinkSync(path) } catch {}
+    }
+    const server = createHttpServer({}, (req, res) => { this.onRequest(req, res) })
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => { this.onUpgrade(req, socket, head) })
+    server.on('clientError', (_err, socket) => { socket.destroy() })
+    // the socket is born 0600: no window in which another user could connect
+    const old = process.umask(0o177)
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(path, () => { server.off('error', reject); resolve() })
+      })
+    } finally {
+      process.umask(old)
+    }
+    chmodSync(path, 0o600)
+    this.ino = statSync(path).ino
+    this.http = server
+    const listen = this.init.metricsListen ?? this.init.config.config.daemon.metrics_listen
+    if (listen != null) {
+      const { host, port } = parseHostPort(listen)
+      const m = createHttpServer({}, (req, res) => {
+        if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?') === true)) {
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+          res.end(this.metrics())
+        } else {
+          sendJson(res, 404, { error: { name: 'NotFound', message: 'only GET /metrics is served here' } })
+        }
+      })
+      try {
+        await new Promise<void>((resolve, reject) => {
+          m.once('error', reject)
+          m.listen(port, host, () => { m.off('error', reject); resolve() })
+        })
+      } catch (err: any) {
+        await this.stop()
+        throw new ControlSocketError(`daemon.metrics_listen ${listen}: ${err.message}`, { cause: err })
+      }
+      const a = m.address()
+      this.metricsAddress = typeof a === 'object' && a != null ? `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` : listen
+      this.metricsHttp = m
+    }
+    log('control API on %s%s', path, this.metricsAddress != null ? `, metrics on ${this.metricsAddress}` : '')
+  }
+
+  async stop (): Promise<void> {
+    const closing = [this.http, this.metricsHttp].filter((s): s is Server => s != null).map(async s => {
+      await new Promise<void>(resolve => { s.close(() => { resolve() }) })
+    })
+    // remove the socket only if it is still ours (not a successor's)
+    try { if (this.ino != null && statSync(this.socketPath).ino === this.ino) unlinkSync(this.socketPath) } catch {}
+    this.http = undefined
+    this.metricsHttp = undefined
+    // keep-alive status clients must not hold the daemon open
+    await Promise.race([Promise.all(closing), new Promise(resolve => setTimeout(resolve, 500))])
+  }
+
+  private onRequest (req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://peerup')
+    if (req.method === 'GET' && url.pathname === '/v1/status') { sendJson(res, 200, this.status()); return }
+    if (req.method === 'GET' && url.pathname === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+      res.end(this.metrics())
+      return
+    }
+    if (url.pathname === '/v1/tunnel') {
+      sendJson(res, 426, { error: { name: 'UsageError', message: `the tunnel endpoint needs "Connection: Upgrade" and "Upgrade: ${CONTROL_TUNNEL_UPGRADE}"` } })
+      return
+    }
+    sendJson(res, 404, { error: { name: 'NotFound', message: `no such endpoint: ${req.method ?? ''} ${url.pathname}` } })
+  }
+
+  private onUpgrade (req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => {})
+    const fail = (err: any): void => {
+      const name = typeof err?.name === 'string' ? err.name : 'Error'
+      const body = JSON.stringify({ error: { name, message: String(err?.message ?? err) } })
+      const code = httpStatusOf(name)
+      if (!socket.destroyed) socket.end(`HTTP/1.1 ${code} Error\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+    }
+    const url = new URL(req.url ?? '/', 'http://peerup')
+    if (url.pathname !== '/v1/tunnel' || (req.headers.upgrade ?? '').toLowerCase() !== CONTROL_TUNNEL_UPGRADE) {
+      fail(new UsageError(`unknown upgrade ${req.headers.upgrade ?? ''} on ${url.pathname}`))
+      return
+    }
+    const target = url.searchParams.get('target') ?? ''
+    const service = url.searchParams.get('service') ?? ''
+    const path = (url.searchParams.get('path') ?? 'auto') as PathPreference
+    if (target === '' || service === '' || !['auto', 'direct', 'relay'].includes(path)) {
+      fail(new UsageError('the tunnel endpoint needs target, service and path=auto|direct|relay'))
+      return
+    }
+    // frames that arrive while we dial are buffered by the framed end
+    const end = framedEnd(socket, head)
+    const abort = new AbortController()
+    const onGone = (): void => { abort.abort(new Error('control client went away')) }
+    socket.once('close', onGone)
+    this.init.node.openTunnel(target, service, { path, signal: abort.signal }).then(opened => {
+      socket.off('close', onGone)
+      if (end.gone()) {
+        opened.stream.abort(new Error('control client went away'))
+        return
+      }
+      const t: OutboundTunnel = { target, service, peerId: opened.peerId, path: opened.path.path, startedAt: Date.now(), counters: { bytesFromStream: 0, bytesToStream: 0 } }
+      this.outbound.add(t)
+      const metrics = this.init.node.metrics
+      metrics.tunnelOpened('outbound')
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\n' +
+        `upgrade: ${CONTROL_TUNNEL_UPGRADE}\r\npeerup-peer-id: ${opened.peerId}\r\npeerup-path: ${opened.path.path}\r\n` +
+        (opened.path.relay != null ? `peerup-relay: ${opened.path.relay}\r\n` : '') + '\r\n')
+      log('tunnel %s %s (%s) %s', target, service, opened.peerId, opened.path.path)
+      spliceSocketStream(end, opened.stream, {
+        counters: t.counters,
+        connection: opened.connection,
+        connections: () => this.init.node.libp2p.getConnections()
+      }).then(stats => {
+        if (stats.clean) socket.end()
+        else {
+          socket.write(encodeFrame(FRAME.RST, Buffer.from(stats.error?.message ?? 'reset')))
+          socket.end()
+        }
+        log('tunnel %s %s ended: %d in, %d out, %s', target, service, stats.bytesFromStream, stats.bytesToStream, stats.clean ? 'clean' : 'reset')
+        return stats.clean
+      }, () => { socket.destroy(); return false }).then(clean => {
+        this.outbound.delete(t)
+        metrics.tunnelClosed('outbound', { bytesIn: t.counters.bytesFromStream, bytesOut: t.counters.bytesToStream, clean })
+      }, () => {})
+    }, (err: any) => {
+      socket.off('close', onGone)
+      log('tunnel %s %s failed: %s', target, service, err?.message)
+      fail(err)
+    })
+  }
+}
+
+/** Create the control server of a daemon (call `start()`). */
+export function createControlServer (init: ControlServerInit): ControlServer {
+  return new Control(init)
+}

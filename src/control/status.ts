@@ -1,0 +1,198 @@
+/**
+ * What `GET /v1/status` and `GET /metrics` report: one snapshot of a running
+ * node, built from its libp2p node, its service registry, its reservation
+ * watchdog and its counters.
+ */
+import { pathOf } from '../dialer.js'
+import { renderPrometheus } from './metrics.js'
+import type { LoadedConfig } from '../config/load.js'
+import type { PeerupNode } from '../node.js'
+import type { MetricFamily, TunnelDirection } from './metrics.js'
+
+/** One live tunnel in {@link DaemonStatus}. */
+export interface TunnelStatus {
+  direction: TunnelDirection
+  /** The service (inbound: ours; outbound: the remote's, as asked). */
+  service: string
+  /** The remote peer. */
+  peerId: string
+  /** Outbound: the target as the client named it. */
+  target?: string
+  /** Outbound: the path the tunnel took. */
+  path?: 'direct' | 'relayed'
+  startedAt: string
+  /** Bytes received from the mesh. */
+  bytesIn: number
+  /** Bytes sent into the mesh. */
+  bytesOut: number
+}
+
+/** A live outbound tunnel that the control server splices. */
+export interface OutboundTunnel {
+  target: string
+  service: string
+  peerId: string
+  path: 'direct' | 'relayed'
+  startedAt: number
+  counters: { bytesFromStream: number, bytesToStream: number }
+}
+
+/** Gateways of the daemon, when it runs them. */
+export interface GatewayStatus {
+  socks: string | null
+  dns: string | null
+  vip: string | null
+}
+
+/** The JSON of `GET /v1/status` (`peerup status --json`). */
+export interface DaemonStatus {
+  peerId: string
+  role: string
+  network: string | null
+  host: string | null
+  pid: number
+  uptimeSeconds: number
+  /** This node's listen and relay (`/p2p-circuit`) addresses. */
+  addresses: string[]
+  relays: Array<{ addr: string, peerId: string | null, connected: boolean, reserved: boolean, lastError: string | null, attempts: number }>
+  peers: Array<{ peerId: string, relay: boolean, path: 'direct' | 'relayed', via: string | null, remoteAddr: string, connections: number, streams: number }>
+  services: Array<{ name: string, localAddress: string, protocol: string }>
+  tunnels: TunnelStatus[]
+  /** Totals over finished and live tunnels. */
+  bytes: { in: number, out: number }
+  gateways: GatewayStatus
+  controlSocket: string
+  metricsListen: string | null
+  rssBytes: number
+  /** `process.memoryUsage()` of the daemon (bytes): what the RSS is made of. */
+  memory: { rss: number, heapTotal: number, heapUsed: number, external: number, arrayBuffers: number }
+}
+
+/** What the status builder needs besides the node. */
+export interface StatusSources {
+  node: PeerupNode
+  config: LoadedConfig
+  outbound: () => Iterable<OutboundTunnel>
+  gateways: () => GatewayStatus
+  controlSocket: string
+  metricsListen: () => string | null
+  startedAt: number
+}
+
+const relayIdOf = (addr: string): string | null => /\/p2p\/([^/]+)$/.exec(addr)?.[1] ?? null
+
+/** Live tunnels, inbound (service registry) and outbound (control API). */
+function tunnels (src: StatusSources): TunnelStatus[] {
+  const out: TunnelStatus[] = src.node.services.tunnels().map(t => ({
+    direction: 'inbound' as const,
+    service: t.service,
+    peerId: t.peer,
+    startedAt: new Date(t.startedAt).toISOString(),
+    bytesIn: t.counters.bytesFromStream,
+    bytesOut: t.counters.bytesToStream
+  }))
+  for (const t of src.outbound()) {
+    out.push({
+      direction: 'outbound',
+      service: t.service,
+      peerId: t.peerId,
+      target: t.target,
+      path: t.path,
+      startedAt: new Date(t.startedAt).toISOString(),
+      bytesIn: t.counters.bytesFromStream,
+      bytesOut: t.counters.bytesToStream
+    })
+  }
+  return out
+}
+
+/** Build the status of a running node. */
+export function buildStatus (src: StatusSources): DaemonStatus {
+  const { node, config } = src
+  const libp2p = node.libp2p
+  const conns = libp2p.getConnections()
+  const relayAddrs = config.config.relays
+  const relayIds = new Set(relayAddrs.map(relayIdOf))
+  const reservation = new Map((node.reservations?.state() ?? []).map(s => [s.relay, s]))
+  const byPeer = new Map<string, DaemonStatus['peers'][number]>()
+  for (const c of conns) {
+    if (c.status !== 'open') continue
+    const id = c.remotePeer.toString()
+    const p = pathOf(c)
+    const prev = byPeer.get(id)
+    // a peer with a direct connection is reported as direct
+    if (prev == null || (prev.path === 'relayed' && p.path === 'direct')) {
+      byPeer.set(id, { peerId: id, relay: relayIds.has(id), path: p.path, via: p.relay ?? null, remoteAddr: p.remoteAddr, connections: (prev?.connections ?? 0) + 1, streams: (prev?.streams ?? 0) + c.streams.length })
+    } else {
+      prev.connections++
+      prev.streams += c.streams.length
+    }
+  }
+  const live = tunnels(src)
+  const snap = node.metrics.snapshot()
+  const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0)
+  return {
+    peerId: node.peerId,
+    role: config.config.role,
+    network: config.config.network.name ?? null,
+    host: config.config.network.host ?? null,
+    pid: process.pid,
+    uptimeSeconds: Math.round((Date.now() - src.startedAt) / 1000),
+    addresses: libp2p.getMultiaddrs().map(a => a.toString()),
+    relays: relayAddrs.map(addr => {
+      const id = relayIdOf(addr)
+      const st = reservation.get(addr)
+      return {
+        addr,
+        peerId: id,
+        connected: conns.some(c => c.status === 'open' && c.remotePeer.toString() === id),
+        reserved: st?.reserved ?? false,
+        lastError: st?.lastError ?? null,
+        attempts: st?.attempts ?? 0
+      }
+    }),
+    peers: [...byPeer.values()],
+    services: node.services.list().filter(s => s.enabled !== false).map(s => ({ name: s.name, localAddress: s.localAddress, protocol: s.protocol ?? '' })),
+    tunnels: live,
+    bytes: {
+      in: sum(snap.bytesIn) + live.reduce((a, t) => a + t.bytesIn, 0),
+      out: sum(snap.bytesOut) + live.reduce((a, t) => a + t.bytesOut, 0)
+    },
+    gateways: src.gateways(),
+    controlSocket: src.controlSocket,
+    metricsListen: src.metricsListen(),
+    rssBytes: process.memoryUsage.rss(),
+    memory: process.memoryUsage()
+  }
+}
+
+/** The Prometheus text of a running node. */
+export function buildMetrics (src: StatusSources): string {
+  const { node } = src
+  const snap = node.metrics.snapshot()
+  const live = tunnels(src)
+  const dirs: TunnelDirection[] = ['inbound', 'outbound']
+  const liveBytes = (d: TunnelDirection, k: 'bytesIn' | 'bytesOut'): number => live.filter(t => t.direction === d).reduce((a, t) => a + t[k], 0)
+  const conns = node.libp2p.getConnections().filter(c => c.status === 'open')
+  const reservations = node.reservations?.state() ?? []
+  const families: MetricFamily[] = [
+    { name: 'peerup_tunnels_open', help: 'Tunnels open now.', type: 'gauge', samples: dirs.map(d => ({ labels: { direction: d }, value: snap.tunnelsOpen[d] })) },
+    { name: 'peerup_tunnels_total', help: 'Tunnels opened since start.', type: 'counter', samples: dirs.map(d => ({ labels: { direction: d }, value: snap.tunnelsTotal[d] })) },
+    { name: 'peerup_tunnels_reset_total', help: 'Tunnels that ended with a reset.', type: 'counter', samples: dirs.map(d => ({ labels: { direction: d }, value: snap.tunnelsReset[d] })) },
+    { name: 'peerup_tunnel_received_bytes_total', help: 'Bytes received from the mesh on tunnels.', type: 'counter', samples: dirs.map(d => ({ labels: { direction: d }, value: snap.bytesIn[d] + liveBytes(d, 'bytesIn') })) },
+    { name: 'peerup_tunnel_sent_bytes_total', help: 'Bytes sent into the mesh on tunnels.', type: 'counter', samples: dirs.map(d => ({ labels: { direction: d }, value: snap.bytesOut[d] + liveBytes(d, 'bytesOut') })) },
+    { name: 'peerup_dials_total', help: 'Outbound tunnels set up, by path.', type: 'counter', samples: Object.entries(snap.dials).map(([path, value]) => ({ labels: { path }, value })) },
+    { name: 'peerup_dial_failures_total', help: 'Outbound tunnels that failed to open, by error.', type: 'counter', samples: Object.entries(snap.dialFailures).map(([reason, value]) => ({ labels: { reason }, value })) },
+    { name: 'peerup_auth_denials_total', help: 'Peers refused by the connection gater or a service allow-list.', type: 'counter', samples: Object.entries(snap.authDenials).map(([where, value]) => ({ labels: { where }, value })) },
+    { name: 'peerup_relay_reservation', help: '1 when this node holds a reservation on the relay.', type: 'gauge', samples: reservations.map(r => ({ labels: { relay: r.relay }, value: r.reserved ? 1 : 0 })) },
+    {
+      name: 'peerup_connections',
+      help: 'Open connections, by path.',
+      type: 'gauge',
+      samples: (['direct', 'relayed'] as const).map(p => ({ labels: { path: p }, value: conns.filter(c => pathOf(c).path === p).length }))
+    },
+    { name: 'peerup_process_resident_memory_bytes', help: 'Resident set size of the daemon.', type: 'gauge', samples: [{ value: process.memoryUsage.rss() }] },
+    { name: 'peerup_process_start_time_seconds', help: 'Start time of the daemon, Unix seconds.', type: 'gauge', samples: [{ value: Math.round(src.startedAt / 1000) }] }
+  ]
+  return renderPrometheus(families)
+}

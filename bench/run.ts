@@ -19,6 +19,7 @@ import { availableParallelism, loadavg, release } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Harness, PEERUP, freePort, startMesh, type Proc } from '../test/fixtures/mesh.js'
+import { addAuthorizedKey, editYamlFile } from '../src/index.js'
 import { download, firstEcho, parallelEcho, upload, type Dest } from './client.js'
 import { kill, killAll, killAllSync, track } from './procs.js'
 import { memMiB, trackedCpu, trackedMem, type Mem, type Tracked } from './procstat.js'
@@ -277,6 +278,10 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
       process.env.PEERUP_BENCH_PROFILE_DIR = resolve(options.profileDir)
     }
     const mesh = await startMesh(h, { services: { bench: servicePort } })
+    // a member with no names file entries, for the resolve rows of the cold-start section
+    const resolver = await h.initNode('resolver', 'client')
+    addAuthorizedKey(join(mesh.relay.dir, 'authorized_keys'), resolver.peerId, { comment: 'resolver' })
+    editYamlFile(resolver.config, doc => { doc.set('relays', doc.createNode([mesh.relayAddr])) })
     const proxyPorts = { direct: await freePort(), relay: await freePort() }
     const proxies: Record<'direct' | 'relay', Proc> = {
       direct: h.start(['--config', mesh.client.config, 'proxy', 'home.grewal', 'bench', String(proxyPorts.direct), '--path', 'direct']),
@@ -484,13 +489,17 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
     log(`cold start → first byte: ${coldRuns} runs each`)
     // the reference rows (what Node start-up and module loading alone cost) get fewer runs in --quick
     const refRuns = quick ? 2 : coldRuns
-    const cold: Record<string, { cmd: string, args: string[], input?: string, runs: number }> = {
+    const cold: Record<string, { cmd: string, args: string[], input?: string, runs: number, before?: () => void }> = {
       'node (empty script)': { cmd: process.execPath, args: ['-e', 'process.stdout.write("x")'], runs: refRuns },
       'peerup --version (module load)': { cmd: process.execPath, args: [PEERUP, '--version'], runs: refRuns },
       'peerup nc, direct': { cmd: process.execPath, args: [PEERUP, '--config', mesh.client.config, 'nc', 'home.grewal', 'bench', '--path', 'direct'], input: 'x', runs: coldRuns },
       'peerup nc, relayed': { cmd: process.execPath, args: [PEERUP, '--config', mesh.client.config, 'nc', 'home.grewal', 'bench', '--path', 'relay'], input: 'x', runs: coldRuns }
     }
     if (sshd != null) cold['ssh -W (default cipher)'] = { cmd: 'ssh', args: sshStdioArgs(sshd, servicePort), input: 'x', runs: refRuns }
+    // name resolution by a node whose names file is empty: the relay's registry answers (cold: no cache file), then the cache
+    const resolveCache = join(resolver.dir, '.cache', 'names.json')
+    cold['peerup resolve, relay tier (no cache)'] = { cmd: process.execPath, args: [PEERUP, '--config', resolver.config, 'resolve', 'home.grewal'], runs: coldRuns, before: () => { rmSync(resolveCache, { force: true }) } }
+    cold['peerup resolve, cached'] = { cmd: process.execPath, args: [PEERUP, '--config', resolver.config, 'resolve', 'home.grewal'], runs: coldRuns }
     const coldMs: Record<string, number[]> = {}
     for (const k of Object.keys(cold)) coldMs[k] = []
     const coldErrors: Record<string, string[]> = {}
@@ -499,6 +508,7 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
       for (const [k, c] of Object.entries(cold)) {
         if (i >= c.runs || (coldStreak[k] ?? 0) >= 3) continue
         try {
+          c.before?.()
           coldMs[k].push(await coldFirstByte(k, c.cmd, c.args, c.input, 10_000))
           coldStreak[k] = 0
         } catch (err) {

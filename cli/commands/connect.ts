@@ -93,7 +93,12 @@ export function register (program: Command): void {
       const proxy = await node.proxy(target, service, p, { bind: opts.bind, path })
       out(`proxy ${opts.bind}:${proxy.port} -> ${target} ${service} (${describePath(first.path)})`)
       out('ready')
-      const stop = (): void => { proxy.close().finally(() => { Promise.resolve(node.libp2p.stop()).finally(() => process.exit(0)) }) }
+      // stop accepting; tunnels still open get the usual grace, then the node stops (and resets them)
+      const { constants } = await lib()
+      const stop = (): void => {
+        const grace = new Promise(resolve => setTimeout(resolve, constants.SHUTDOWN_GRACE).unref())
+        void Promise.race([proxy.close(), grace]).finally(() => { Promise.resolve(node.libp2p.stop()).finally(() => process.exit(0)) })
+      }
       process.on('SIGTERM', stop)
       process.on('SIGINT', stop)
     })

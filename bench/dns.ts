@@ -77,17 +77,16 @@ async function lookup (port: number, name: string, timeoutMs = 10_000): Promise<
 }
 
 /**
- * Start the DNS gateway with `clientConfig` and dnsmasq (if installed),
- * and load both with `window` queries in flight for `seconds` each.
+ * Load the running DNS gateway (`peerup gateway --dns`) and dnsmasq (if
+ * installed, started here) with `window` queries in flight for `seconds` each.
  */
-export async function measureDns (options: { h: Harness, clientConfig: string, name: string, seconds: number, window: number, log: (s: string) => void }): Promise<DnsResult> {
+export async function measureDns (options: { h: Harness, gateway: { port: number, pid: number }, name: string, seconds: number, window: number, log: (s: string) => void }): Promise<DnsResult> {
   const { h, name, seconds, window, log } = options
-  const gateway = h.start(['--config', options.clientConfig, 'gateway', '--dns', '127.0.0.1:0'])
-  try {
-    const port = Number((await gateway.waitFor(/^dns 127\.0\.0\.1:(\d+)$/m, 30_000))[1])
+  const port = options.gateway.port
+  {
     const vip = await lookup(port, name)
     if (vip == null) throw new Error(`the DNS gateway did not answer ${name}`)
-    const gw = await load(port, name, seconds, window, gateway.child.pid ?? -1)
+    const gw = await load(port, name, seconds, window, options.gateway.pid)
     log(`dns: gateway ${gw.qps} q/s, p50 ${gw.p50} ms, p99 ${gw.p99} ms (${gw.answered} answered, ${gw.errors} errors, ${gw.timeouts} timeouts)`)
     const bin = which('dnsmasq')
     if (bin == null) return { name, seconds, window, gateway: gw, dnsmasq: null, dnsmasqVersion: null, ratioQps: null, note: 'dnsmasq not installed (apt-get install dnsmasq-base)' }
@@ -108,9 +107,5 @@ export async function measureDns (options: { h: Harness, clientConfig: string, n
     } finally {
       await kill(dm)
     }
-  } finally {
-    gateway.kill('SIGTERM')
-    await Promise.race([gateway.exited, new Promise(resolve => setTimeout(resolve, 5000))])
-    gateway.kill('SIGKILL')
   }
 }

@@ -358,8 +358,10 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
     paths.push({ id: 'direct', label: 'peerup direct (proxy --path direct)', short: 'peerup direct', kind: 'peerup', available: true, roles: ['proxy', 'home'] })
     paths.push({ id: 'relay', label: 'peerup relayed (proxy --path relay)', short: 'peerup relayed', kind: 'peerup', available: true, roles: ['proxy', 'relay', 'home'] })
     // the SOCKS5 gateway: the client app speaks SOCKS5 to `peerup gateway`, which picks the path itself (direct here)
-    const gateway = h.start(['--config', mesh.client.config, 'gateway', '--socks', '127.0.0.1:0'])
+    // one gateway process serves both the SOCKS5 path and the DNS section (one daemon per config: its control socket)
+    const gateway = h.start(['--config', mesh.client.config, 'gateway', '--socks', '127.0.0.1:0', '--dns', '127.0.0.1:0'])
     const socksPort = Number((await gateway.waitFor(/^socks5 127\.0\.0\.1:(\d+)$/m, 30_000))[1])
+    const dnsPort = Number((await gateway.waitFor(/^dns 127\.0\.0\.1:(\d+)$/m, 30_000))[1])
     ports.socks = { socks: socksPort, host: 'home.grewal', port: servicePort }
     tracked.socks = [{ role: 'gateway', pid: pid(gateway) }, { role: 'home', pid: pid(mesh.homeProc) }]
     memOf['gateway (SOCKS5)'] = { role: 'gateway', pid: pid(gateway) }
@@ -493,7 +495,8 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
       'node (empty script)': { cmd: process.execPath, args: ['-e', 'process.stdout.write("x")'], runs: refRuns },
       'peerup --version (module load)': { cmd: process.execPath, args: [PEERUP, '--version'], runs: refRuns },
       'peerup nc, direct': { cmd: process.execPath, args: [PEERUP, '--config', mesh.client.config, 'nc', 'home.grewal', 'bench', '--path', 'direct'], input: 'x', runs: coldRuns },
-      'peerup nc, relayed': { cmd: process.execPath, args: [PEERUP, '--config', mesh.client.config, 'nc', 'home.grewal', 'bench', '--path', 'relay'], input: 'x', runs: coldRuns }
+      'peerup nc, relayed': { cmd: process.execPath, args: [PEERUP, '--config', mesh.client.config, 'nc', 'home.grewal', 'bench', '--path', 'relay'], input: 'x', runs: coldRuns },
+      'peerup nc --no-daemon, relayed': { cmd: process.execPath, args: [PEERUP, '--config', mesh.client.config, 'nc', 'home.grewal', 'bench', '--path', 'relay', '--no-daemon'], input: 'x', runs: coldRuns }
     }
     if (sshd != null) cold['ssh -W (default cipher)'] = { cmd: 'ssh', args: sshStdioArgs(sshd, servicePort), input: 'x', runs: refRuns }
     // name resolution by a node whose names file is empty: the relay's registry answers (cold: no cache file), then the cache
@@ -553,7 +556,7 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
     // -------------------------------------------------------------------- DNS
     if (!skip.has('dns')) {
       try {
-        result.dns = await measureDns({ h, clientConfig: mesh.client.config, name: 'home.grewal.p2p', seconds: quick ? 2 : 5, window: 32, log })
+        result.dns = await measureDns({ h, gateway: { port: dnsPort, pid: pid(gateway) }, name: 'home.grewal.p2p', seconds: quick ? 2 : 5, window: 32, log })
       } catch (err) {
         log(`dns: failed: ${(err as Error).message}`)
       }

@@ -21,6 +21,7 @@ import { editYamlFile } from '../src/index.js'
 import { Harness, PEERUP, freePort, startMesh, type Mesh, type Proc } from '../test/fixtures/mesh.js'
 import { download, upload } from './client.js'
 import { kill, killAll, track } from './procs.js'
+import { coldFirstByte } from './spawn.js'
 import { memMiB } from './procstat.js'
 import { sshAvailable, sshClientArgs, startSshd, type Sshd } from './ssh.js'
 import { median, round, summarize, type LatencySummary } from './stats.js'
@@ -69,33 +70,6 @@ export interface ControlBenchResult {
 
 async function sleep (ms: number): Promise<void> { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-/** Spawn, write `input`, time until the first stdout byte, then SIGTERM it. */
-async function coldFirstByte (name: string, cmd: string, args: string[], input: string | undefined, timeoutMs = 10_000): Promise<number> {
-  const t0 = performance.now()
-  const c = track(name, cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] })
-  c.child.stdin!.on('error', () => {})
-  if (input != null) c.child.stdin!.write(input)
-  let t = -1
-  try {
-    return await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`${name}: no output within ${timeoutMs} ms; stderr: ${c.stderr().slice(-500)}`)) }, timeoutMs)
-      c.child.stdout!.once('data', () => {
-        t = performance.now() - t0
-        clearTimeout(timer)
-        c.child.kill('SIGTERM')
-        resolve(t)
-      })
-      c.child.stdout!.on('data', () => {})
-      void c.exited.then((code) => {
-        clearTimeout(timer)
-        if (t < 0) reject(new Error(`${name}: exited (${code}) before any output; stderr: ${c.stderr().slice(-500)}`))
-      })
-    })
-  } finally {
-    await Promise.race([c.exited, sleep(2000)])
-    await kill(c)
-  }
-}
 
 /** Spawn → exit wall time of a command that must exit 0 (ms). */
 async function wallTime (name: string, cmd: string, args: string[], timeoutMs = 20_000): Promise<number> {

@@ -18,18 +18,17 @@
  * `node dist/bench/relay.js [--quick]`.
  */
 import '../src/polyfill.js'
-import { dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createPeerupNode, editYamlFile, loadConfig, queryStatusSocket, type PeerupNode, type RelayStatus } from '../src/index.js'
 import { Harness, freePort, type NodeDir, type Proc } from '../test/fixtures/mesh.js'
 import { echoRtts, procMem, pushThrough, relayStatus, sinkServer, startAbuser, startRelayLab, startReserveWorker, type RelayLab, type ReserveWorker } from '../test/fixtures/relay-load.js'
 import { authorizeAll, leanPeerIds } from '../test/fixtures/relay-peers.js'
 import { download, upload } from './client.js'
-import { kill, track } from './procs.js'
+import { startBenchServers } from './spawn.js'
 import { cpuSeconds } from './procstat.js'
 import { median, percentile, round } from './stats.js'
 
-const here = dirname(fileURLToPath(import.meta.url))
 /**
  * NODE_OPTIONS of the measured relays: none, as shipped. (A small young
  * generation, `--max-semi-space-size=2`, saved 30–40 MiB RSS under bulk
@@ -77,19 +76,6 @@ export interface RelayBenchResult {
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-async function startServers (): Promise<{ port: number, stop: () => Promise<void> }> {
-  const servers = track('relay-bench servers', process.execPath, [join(here, 'servers.js')], { stdio: ['pipe', 'pipe', 'pipe'] })
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = ''
-    const t = setTimeout(() => { reject(new Error(`bench servers did not start: ${servers.stderr()}`)) }, 10_000)
-    servers.child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString()
-      const m = /\{"port":(\d+)\}/.exec(buf)
-      if (m != null) { clearTimeout(t); resolve(Number(m[1])) }
-    })
-  })
-  return { port, stop: async () => { await kill(servers) } }
-}
 
 /** Relay RSS and reservation time with `counts` reservations (one fresh relay, peers added step by step). */
 async function reservationsPhase (h: Harness, counts: number[], log: (s: string) => void): Promise<RelayBenchResult['reservations']> {
@@ -146,7 +132,7 @@ export async function runRelayBench (options: { quick: boolean, log?: (s: string
   const quick = options.quick
   const t0 = performance.now()
   const h = new Harness()
-  const servers = await startServers()
+  const servers = await startBenchServers('relay-bench servers')
   let a: PeerupNode | undefined
   const extra: Proc[] = []
   try {

@@ -21,11 +21,12 @@ import { fileURLToPath } from 'node:url'
 import { Harness, PEERUP, freePort, startMesh, type Proc } from '../test/fixtures/mesh.js'
 import { addAuthorizedKey, editYamlFile } from '../src/index.js'
 import { download, firstEcho, parallelEcho, upload, type Dest } from './client.js'
-import { kill, killAll, killAllSync, track } from './procs.js'
+import { killAll, killAllSync } from './procs.js'
 import { memMiB, trackedCpu, trackedMem, type Mem, type Tracked } from './procstat.js'
 import { measureDns, type DnsResult } from './dns.js'
 import { relaySummaryLines, relayTargets, runRelayBench, type RelayBenchResult } from './relay.js'
 import { renderMarkdown, renderSvg } from './report.js'
+import { coldFirstByte, startBenchServers } from './spawn.js'
 import { benchUdp, udpMarkdown, udpTarget, type UdpBench } from './udp.js'
 import { startSocat, startSshForward, startSshd, sshAvailable, sshStdioArgs, which, type Sshd } from './ssh.js'
 import { median, percentile, round, summarize, type LatencySummary } from './stats.js'
@@ -184,36 +185,6 @@ export function cpuPressure (): number | null {
 
 async function sleep (ms: number): Promise<void> { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-/** Spawn `cmd args`, write one byte to its stdin, time until its first stdout byte (ms). */
-async function coldFirstByte (name: string, cmd: string, args: string[], input: string | undefined, timeoutMs = 20_000): Promise<number> {
-  const t0 = performance.now()
-  const c = track(name, cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] })
-  const stdin = c.child.stdin!
-  stdin.on('error', () => {})
-  if (input != null) stdin.write(input)
-  let t = -1
-  const result = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`${name}: no output within ${timeoutMs} ms; stderr: ${c.stderr().slice(-1000)}`)) }, timeoutMs)
-    c.child.stdout!.once('data', () => {
-      t = performance.now() - t0
-      clearTimeout(timer)
-      // done: stop it the way a user's Ctrl-C or a closing ssh would (the kernel closes its sockets)
-      c.child.kill('SIGTERM')
-      resolve(t)
-    })
-    c.child.stdout!.on('data', () => {})
-    void c.exited.then((code) => {
-      clearTimeout(timer)
-      if (t < 0) reject(new Error(`${name}: exited (${code}) before any output; stderr: ${c.stderr().slice(-1000)}`))
-    })
-  })
-  try {
-    return await result
-  } finally {
-    await Promise.race([c.exited, sleep(2000)])
-    await kill(c)
-  }
-}
 
 /** Run the whole benchmark; always stops every process it started. */
 export async function runBench (options: BenchOptions): Promise<BenchResult> {
@@ -261,16 +232,7 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
   try {
     // ---------------------------------------------------------------- setup
     log(`peerup bench (${result.mode}): ${sizeMiB} MiB × ${runs} runs per path and direction, ${tunnels} parallel tunnels`)
-    const servers = track('servers', process.execPath, [join(here, 'servers.js')], { stdio: ['pipe', 'pipe', 'pipe'] })
-    const servicePort = await new Promise<number>((resolve, reject) => {
-      let buf = ''
-      const t = setTimeout(() => { reject(new Error(`bench servers did not start: ${servers.stderr()}`)) }, 10_000)
-      servers.child.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString()
-        const m = /\{"port":(\d+)\}/.exec(buf)
-        if (m != null) { clearTimeout(t); resolve(Number(m[1])) }
-      })
-    })
+    const { port: servicePort, child: servers } = await startBenchServers()
 
     if (options.profileDir != null) {
       mkdirSync(options.profileDir, { recursive: true })

@@ -235,8 +235,10 @@ export async function runControlBench (o: ControlBenchOptions): Promise<ControlB
     }
     await h.cleanup()
 
-    log(`control: idle RSS levers (${LEVERS.length} fresh meshes)`)
-    for (const lever of LEVERS) {
+    // --quick: the shipped default and the semi-space lever only (each lever is a fresh mesh)
+    const levers = o.quick ? LEVERS.filter(l => l.id === 'default' || l.id === 'semi-2') : LEVERS
+    log(`control: idle RSS levers (${levers.length} fresh meshes)`)
+    for (const lever of levers) {
       try {
         result.levers.push(await measureLever(o, lever))
       } catch (err) {

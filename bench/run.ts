@@ -491,7 +491,7 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
     result.latency = { newTunnel, coldStart }
 
     phase('cold start')
-    if (!skip.has('control')) result.control = await runControlBench({ servicePort, sshd, runs: Math.max(10, coldRuns), quick, log })
+    if (!skip.has('control')) result.control = await runControlBench({ servicePort, sshd, runs: quick ? 5 : Math.max(10, coldRuns), quick, log })
     phase('control')
     // ------------------------------------------------------------------ scale
     const scale: BenchResult['scale'] = {}

@@ -235,8 +235,8 @@ export async function runControlBench (o: ControlBenchOptions): Promise<ControlB
     }
     await h.cleanup()
 
-    // --quick: the shipped default and the semi-space lever only (each lever is a fresh mesh)
-    const levers = o.quick ? LEVERS.filter(l => l.id === 'default' || l.id === 'semi-2') : LEVERS
+    // --quick: the shipped default only (each lever is a fresh mesh)
+    const levers = o.quick ? LEVERS.filter(l => l.id === 'default') : LEVERS
     log(`control: idle RSS levers (${levers.length} fresh meshes)`)
     for (const lever of levers) {
       try {

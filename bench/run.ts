@@ -463,8 +463,8 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
     if (sshd != null) cold['ssh -W (default cipher)'] = { cmd: 'ssh', args: sshStdioArgs(sshd, servicePort), input: 'x', runs: refRuns }
     // name resolution by a node whose names file is empty: the relay's registry answers (cold: no cache file), then the cache
     const resolveCache = join(resolver.dir, '.cache', 'names.json')
-    cold['peerup resolve, relay tier (no cache)'] = { cmd: process.execPath, args: [PEERUP, '--config', resolver.config, 'resolve', 'home.grewal'], runs: coldRuns, before: () => { rmSync(resolveCache, { force: true }) } }
-    cold['peerup resolve, cached'] = { cmd: process.execPath, args: [PEERUP, '--config', resolver.config, 'resolve', 'home.grewal'], runs: coldRuns }
+    cold['peerup resolve, relay tier (no cache)'] = { cmd: process.execPath, args: [PEERUP, '--config', resolver.config, 'resolve', 'home.grewal'], runs: refRuns, before: () => { rmSync(resolveCache, { force: true }) } }
+    cold['peerup resolve, cached'] = { cmd: process.execPath, args: [PEERUP, '--config', resolver.config, 'resolve', 'home.grewal'], runs: refRuns }
     const coldMs: Record<string, number[]> = {}
     for (const k of Object.keys(cold)) coldMs[k] = []
     const coldErrors: Record<string, string[]> = {}
@@ -491,7 +491,7 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
     result.latency = { newTunnel, coldStart }
 
     phase('cold start')
-    if (!skip.has('control')) result.control = await runControlBench({ servicePort, sshd, runs: quick ? 5 : Math.max(10, coldRuns), quick, log })
+    if (!skip.has('control')) result.control = await runControlBench({ servicePort, sshd, runs: quick ? 3 : Math.max(10, coldRuns), quick, log })
     phase('control')
     // ------------------------------------------------------------------ scale
     const scale: BenchResult['scale'] = {}

@@ -20,7 +20,8 @@ const BY_NAME: Record<string, number> = {
   UnreachableError: EXIT.UNREACHABLE,
   ServiceNotFoundError: EXIT.UNREACHABLE,
   DaemonNotRunningError: EXIT.UNREACHABLE,
-  ControlSocketError: EXIT.USAGE
+  ControlSocketError: EXIT.USAGE,
+  TunUnavailableError: EXIT.USAGE
 }
 
 /** The exit code for an error, by its `name`. */

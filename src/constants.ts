@@ -177,3 +177,24 @@ export const CONTROL_REQUEST_TIMEOUT = 30_000
 export const CONTROL_HIGH_WATER_MARK = 256 * 1024
 /** Metrics listener (`daemon.metrics_listen`): off unless set; this is the conventional address. */
 export const METRICS_LISTEN_EXAMPLE = '127.0.0.1:9464'
+
+/** TUN mode: the protocol of the per-peer IP packet stream. */
+export const TUN_PROTOCOL = '/peerup/ip/1.0.0'
+/** TUN mode: default interface name. */
+export const TUN_INTERFACE = 'peer0'
+/**
+ * TUN mode: default MTU. Packets ride a reliable, encrypted stream (no outer
+ * IP header, no fragmentation), so the MTU is bounded only by the 2-byte frame
+ * length; a large MTU means fewer packets per byte, which is what costs CPU.
+ */
+export const TUN_MTU = 16384
+/** TUN mode: a peer stream's write buffer (bytes) above which packets to that peer are dropped, as a full link queue does. */
+export const TUN_MAX_WRITE_BUFFER = 4 * 1024 * 1024
+/** TUN mode: after failing to open a peer's stream, packets to it get ICMP unreachable for this long before the next try (ms). */
+export const TUN_RETRY_INTERVAL = 5000
+/** TUN mode: time limit for connecting to a peer and opening its stream (ms). */
+export const TUN_OPEN_TIMEOUT = 15_000
+/** TUN mode: batches of packets read from the device and not yet sent on. */
+export const TUN_READ_MAX_INFLIGHT = 4
+/** TUN mode: bytes per batch read from the device. */
+export const TUN_READ_BATCH_BYTES = 256 * 1024

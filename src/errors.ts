@@ -121,3 +121,15 @@ export class ControlSocketError extends PeerupError {
   static override name = 'ControlSocketError'
   override name = 'ControlSocketError'
 }
+
+/** TUN mode cannot run here: not Linux, no koffi, no `/dev/net/tun`, no `CAP_NET_ADMIN`, or the interface could not be set up. */
+export class TunUnavailableError extends PeerupError {
+  static override name = 'TunUnavailableError'
+  override name = 'TunUnavailableError'
+}
+
+/** A `/peerup/ip/1.0.0` stream carried a malformed frame. */
+export class TunFrameError extends PeerupError {
+  static override name = 'TunFrameError'
+  override name = 'TunFrameError'
+}

@@ -74,6 +74,16 @@ export { parseDnsQuery, encodeDnsAnswer, DNS_TYPE, DNS_CLASS, DNS_RCODE, type Dn
 export { forwardDnsQuery, systemDnsServers, parseDnsServer, type DnsServerAddress, type ForwardOptions } from './gateway/dns-forwarder.js'
 export { startGateways, type GatewayOptions, type Gateways } from './gateway/gateway.js'
 export { socksGatewaySchema, dnsGatewaySchema, gatewaySchema, type GatewayConfig } from './config/schema.js'
+export { tunGatewaySchema } from './config/schema.js'
+export {
+  startTunMode, type TunMode, type TunModeInit, type TunModeComponents, type TunAllowList, type TunEvent, type TunStats, type TunDropReason
+} from './tun/tun-mode.js'
+export { openTunDevice, type TunDevice, type TunDeviceInit } from './tun/tun-device.js'
+export { configureInterface, removeInterface, type InterfaceConfig } from './tun/interface-config.js'
+export { createPeerLinks, type PeerLinks, type PeerLinksInit, type PeerLinksComponents, type SendResult } from './tun/peer-links.js'
+export { checkInbound, routeOutbound, type InboundVerdict, type OutboundRoute } from './tun/crypto-key-routing.js'
+export { parseIpv4, icmpUnreachable, internetChecksum, ipv4ToInt, intToIpv4, ipVersion, IP_PROTOCOL, ICMP_UNREACHABLE, type Ipv4Header } from './tun/ip-packet.js'
+export { encodeFrames, createFrameDecoder, FRAME_HEADER, MAX_FRAME_PACKET, type FrameDecoder } from './tun/packet-framing.js'
 export { dumpState, registerState } from './debug-state.js'
 export { createControlServer, type ControlServer, type ControlServerInit } from './control/server.js'
 export { createControlClient, tunnelStdio, DaemonError, type ControlClient, type ControlClientInit, type ControlTunnel, type ControlTunnelStats } from './control/client.js'

@@ -140,6 +140,7 @@ class Node implements PeerupNode {
   readonly metrics: NodeMetrics
   private readonly lists: AuthorizedKeys[]
   private readonly resolvers: NameResolver[]
+  private readonly dhtTier?: NameResolver
   private readonly relays: string[]
   private readonly upgrader: DirectUpgrader
   private expiryTimer?: NodeJS.Timeout
@@ -162,6 +163,7 @@ class Node implements PeerupNode {
         onReserved: (relay) => { this.register(relay) }
       })
     }
+    this.dhtTier = config.network.dht ? dhtResolver({ libp2p, bootstrap: config.relays }) : undefined
     this.resolvers = [
       localFileResolver({ file: init.config.path(config.names_file), network: config.network.name }),
       cachedResolver(relayResolver({
@@ -169,7 +171,7 @@ class Node implements PeerupNode {
         network: config.network.name,
         relaysFor: (network) => network === config.network.name ? config.relays : (config.networks[network]?.relays ?? [])
       }), { file: init.config.path('.cache/names.json') }),
-      ...(config.network.dht ? [dhtResolver({ libp2p, bootstrap: config.relays })] : []),
+      ...(this.dhtTier != null ? [this.dhtTier] : []),
       ...(init.resolvers ?? []),
       peerIdResolver()
     ]
@@ -284,7 +286,12 @@ class Node implements PeerupNode {
   }
 
   async connect (target: string, options: TunnelOptions = {}): Promise<{ connection: Connection, peerId: string, path: PathInfo }> {
-    const resolved = await this.resolve(target, options)
+    // a literal peer ID with relays to try: no DHT lookup first (up to 5 s for a peer
+    // behind NAT, whose DHT addresses are private anyway); the relay dial starts at
+    // once and the background upgrade looks for a direct path
+    const viaRelay = this.relays.length > 0 && options.path !== 'direct'
+    const tiers = viaRelay ? this.resolvers.filter(t => t !== this.dhtTier) : this.resolvers
+    const resolved = await resolveChain(target, tiers, options)
     let addrs = resolved.addrs
     const { config } = this.init.config
     if (addrs.length === 0 && config.network.dht && (options.path === 'direct' || this.relays.length === 0)) {

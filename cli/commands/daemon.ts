@@ -1,6 +1,6 @@
 import { lib } from '../lib.js'
 import { info, out } from '../run.js'
-import type { GatewayOptions, Gateways } from '../../src/index.js'
+import type { GatewayOptions, Gateways, TunEvent } from '../../src/index.js'
 import type { Command } from 'commander'
 
 export function register (program: Command): void {
@@ -22,7 +22,8 @@ export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = 
     gateways: () => ({
       socks: gateways?.socks != null ? `${gateways.socks.address.host}:${gateways.socks.address.port}` : null,
       dns: gateways?.dns != null ? `${gateways.dns.address.host}:${gateways.dns.address.port}` : null,
-      vip: gateways?.socks != null || gateways?.dns != null ? gateways.vip : null
+      tun: gateways?.tun != null ? `${gateways.tun.interface} ${gateways.tun.address}/16` : null,
+      vip: gateways?.socks != null || gateways?.dns != null || gateways?.tun != null ? gateways.vip : null
     })
   })
   // before the node listens: a second daemon for the same config stops here
@@ -35,12 +36,13 @@ export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = 
   out(`peerup ${cfg.config.role} ${node.peerId}`)
   for (const a of node.libp2p.getMultiaddrs()) out(a.toString())
   for (const s of node.services.list()) info(`service ${s.name} -> ${s.localAddress} (${s.protocol})`)
-  gateways = await startGateways(node, cfg, gatewayOptions).catch(async (err) => {
+  gateways = await startGateways(node, cfg, { onTunEvent: tunReporter(), ...gatewayOptions }).catch(async (err) => {
     await control.stop()
     await node.stop({ graceMs: 0 }).catch(() => {})
     throw err
   })
-  if (gateways.socks != null || gateways.dns != null) out(`vip ${gateways.vip}`)
+  if (gateways.socks != null || gateways.dns != null || gateways.tun != null) out(`vip ${gateways.vip}`)
+  if (gateways.tun != null) out(`tun ${gateways.tun.interface} ${gateways.tun.address}/16 mtu ${gateways.tun.mtu}`)
   if (gateways.socks != null) out(`socks5 ${gateways.socks.address.host}:${gateways.socks.address.port}`)
   if (gateways.dns != null) out(`dns ${gateways.dns.address.host}:${gateways.dns.address.port}`)
   out('ready')
@@ -64,5 +66,25 @@ export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = 
         }
       }
     }, 250).unref()
+  }
+}
+
+/**
+ * Report TUN mode's drops and unreachable peers on stderr: the first of each
+ * kind per peer at once, then at most one line per kind and peer every 10 s
+ * with the count since.
+ */
+function tunReporter (): (e: TunEvent) => void {
+  const last = new Map<string, { at: number, count: number }>()
+  return (e) => {
+    if (e.type === 'link') { info(`tun: link ${e.initiator ? 'to' : 'from'} ${e.peerId} open (${e.path})`); return }
+    const key = e.type === 'drop' ? `${e.reason} ${e.peerId ?? e.dst ?? ''}` : `unreachable ${e.peerId}`
+    const now = Date.now()
+    const seen = last.get(key)
+    if (seen != null && now - seen.at < 10_000) { seen.count++; return }
+    const more = seen != null && seen.count > 0 ? ` (+${seen.count} since last report)` : ''
+    last.set(key, { at: now, count: 0 })
+    if (e.type === 'unreachable') info(`tun: peer ${e.peerId} unreachable or not running TUN mode: ${e.error}${more}`)
+    else info(`tun: dropped packet (${e.reason})${e.peerId != null ? ` from/to ${e.peerId}` : ''}${e.src != null ? ` src ${e.src}` : ''}${e.dst != null ? ` dst ${e.dst}` : ''}${more}`)
   }
 }

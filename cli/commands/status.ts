@@ -11,7 +11,7 @@ function human (s: DaemonStatus): void {
   out(`peerup ${s.role}${name} ${s.peerId} (pid ${s.pid}, up ${s.uptimeSeconds}s, rss ${mib(s.rssBytes)})`)
   out(`control ${s.controlSocket}${s.metricsListen != null ? `  metrics http://${s.metricsListen}/metrics` : ''}`)
   out(`bytes in ${s.bytes.in}  out ${s.bytes.out}`)
-  if (s.gateways.socks != null || s.gateways.dns != null) out(`gateways socks ${s.gateways.socks ?? 'off'}  dns ${s.gateways.dns ?? 'off'}  vip ${s.gateways.vip ?? '-'}`)
+  if (s.gateways.socks != null || s.gateways.dns != null || s.gateways.tun != null) out(`gateways socks ${s.gateways.socks ?? 'off'}  dns ${s.gateways.dns ?? 'off'}  tun ${s.gateways.tun ?? 'off'}  vip ${s.gateways.vip ?? '-'}`)
   out('')
   out('addresses:')
   for (const a of s.addresses) out(`  ${a}`)

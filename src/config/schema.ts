@@ -3,7 +3,7 @@ import { z } from 'zod'
 import {
   DNS_LISTEN, DNS_SUFFIXES, DNS_TTL, DNS_UPSTREAM, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
   RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_PENALTY, RELAY_STATUS_SOCKET,
-  SOCKS_HANDSHAKE_TIMEOUT, SOCKS_LISTEN, SOCKS_MAX_CONNECTIONS, STUN_PORT, STUN_RATE_BURST, STUN_RATE_PER_SECOND
+  SOCKS_HANDSHAKE_TIMEOUT, SOCKS_LISTEN, SOCKS_MAX_CONNECTIONS, STUN_PORT, STUN_RATE_BURST, STUN_RATE_PER_SECOND, TUN_INTERFACE, TUN_MTU
 } from '../constants.js'
 
 /** A DNS label: service names, host and network names. */
@@ -126,10 +126,18 @@ export const dnsGatewaySchema = z.strictObject({
   upstream: z.enum(['refuse', 'system']).default(DNS_UPSTREAM)
 })
 
-/** The `gateway:` section: SOCKS5 and DNS gateways (a present subsection turns that gateway on under `peerup daemon`). */
+/** The `gateway.tun:` section: TUN mode, a layer-3 mesh on the virtual-IP network (Linux, root or CAP_NET_ADMIN). */
+export const tunGatewaySchema = z.strictObject({
+  interface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'an interface name: 1-15 characters of A-Z, a-z, 0-9, "_", "-", "."').default(TUN_INTERFACE),
+  mtu: z.number().int().min(576).max(65535).default(TUN_MTU),
+  allow: z.string().min(1).optional()
+})
+
+/** The `gateway:` section: SOCKS5, DNS and TUN gateways (a present subsection turns that gateway on under `peerup daemon`). */
 export const gatewaySchema = z.strictObject({
   socks: z.preprocess(emptyIsDefaults, socksGatewaySchema.optional()),
-  dns: z.preprocess(emptyIsDefaults, dnsGatewaySchema.optional())
+  dns: z.preprocess(emptyIsDefaults, dnsGatewaySchema.optional()),
+  tun: z.preprocess(emptyIsDefaults, tunGatewaySchema.optional())
 })
 
 /** A peerup config file (`config.yaml`), for every role. */

@@ -162,7 +162,7 @@ class Control implements ControlServer {
       node: init.node,
       config: init.config,
       outbound: () => this.outbound,
-      gateways: () => init.gateways?.() ?? { socks: null, dns: null, vip: null },
+      gateways: () => init.gateways?.() ?? { socks: null, dns: null, tun: null, vip: null },
       controlSocket: this.socketPath,
       metricsListen: () => this.metricsAddress,
       startedAt: Date.now()

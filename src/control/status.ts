@@ -41,6 +41,8 @@ export interface OutboundTunnel {
 export interface GatewayStatus {
   socks: string | null
   dns: string | null
+  /** TUN mode: `<interface> <address>/16`, or null when off. */
+  tun: string | null
   vip: string | null
 }
 

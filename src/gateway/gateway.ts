@@ -1,6 +1,14 @@
 import { logger } from '@libp2p/logger'
 import { DNS_LISTEN, DNS_SUFFIXES, SOCKS_LISTEN, VIP_TABLE_FILE } from '../constants.js'
 import { parseName } from '../naming/name.js'
+import { readNamesFile } from '../naming/local-file-resolver.js'
+import { parsePeerId } from '../identity.js'
+import { describePath } from '../dialer.js'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { LocalName } from '../naming/local-file-resolver.js'
+import type { PeerupLibp2p } from '../network.js'
+import { createAuthorizedKeys } from '../auth/authorized-keys.js'
+import { startTunMode } from '../tun/tun-mode.js'
 import { createDnsGateway } from './dns.js'
 import { createSocksGateway } from './socks5.js'
 import { createVirtualIpTable } from './virtual-ip.js'
@@ -9,6 +17,7 @@ import type { SocksGateway } from './socks5.js'
 import type { VirtualIpTable } from './virtual-ip.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { PeerupNode } from '../node.js'
+import type { TunEvent, TunMode } from '../tun/tun-mode.js'
 import type { AbortOptions } from '@libp2p/interface'
 
 const log = logger('peerup:gateway')
@@ -22,6 +31,10 @@ const log = logger('peerup:gateway')
 export interface GatewayOptions {
   socks?: boolean | string
   dns?: boolean | string
+  /** TUN mode: `true` starts it with the config's `gateway.tun` settings (or the defaults). */
+  tun?: boolean
+  /** Reports TUN mode's dropped packets and unreachable peers (e.g. to log them). */
+  onTunEvent?: (event: TunEvent) => void
 }
 
 /** The running gateways of a node. */
@@ -32,6 +45,7 @@ export interface Gateways {
   readonly vip: string
   readonly socks?: SocksGateway
   readonly dns?: DnsGateway
+  readonly tun?: TunMode
   /** Stop every gateway (the node keeps running). */
   stop: () => Promise<void>
 }
@@ -43,18 +57,19 @@ function wanted (option: boolean | string | undefined, configured: boolean): { o
 
 /**
  * Start the gateway modes of a started node from its config's `gateway:`
- * section (and `options`): the SOCKS5 proxy and the DNS server, sharing one
+ * section (and `options`): the SOCKS5 proxy, the DNS server and TUN mode, sharing one
  * virtual-IP table persisted as `vip-table.json` next to the config. Used by
  * `peerup daemon` and `peerup gateway`.
  */
-export async function startGateways (node: Pick<PeerupNode, 'peerId' | 'resolve' | 'openTunnel'>, config: LoadedConfig, options: GatewayOptions = {}): Promise<Gateways> {
+export async function startGateways (node: Pick<PeerupNode, 'peerId' | 'resolve' | 'openTunnel'> & Partial<Pick<PeerupNode, 'connect' | 'libp2p'>>, config: LoadedConfig, options: GatewayOptions = {}): Promise<Gateways> {
   const section = config.config.gateway ?? {}
   const { name: network, host } = config.config.network
   const vips = createVirtualIpTable({ file: config.path(VIP_TABLE_FILE) })
   const ownName = network != null && host != null ? `${host}.${network}` : undefined
   const s = wanted(options.socks, section.socks != null)
   const d = wanted(options.dns, section.dns != null)
-  if (!s.on && !d.on) {
+  const t = options.tun ?? section.tun != null
+  if (!s.on && !d.on && !t) {
     // no gateway: leave the table file alone
     return { vips, vip: vips.byPeer(node.peerId)?.ip ?? vips.preferred(node.peerId), stop: async () => {} }
   }
@@ -67,8 +82,11 @@ export async function startGateways (node: Pick<PeerupNode, 'peerId' | 'resolve'
   const suffixes = section.dns?.suffixes ?? DNS_SUFFIXES
   let socks: SocksGateway | undefined
   let dns: DnsGateway | undefined
+  let tun: TunMode | undefined
+  let tunAllow: ReturnType<typeof createAuthorizedKeys> | undefined
   const stop = async (): Promise<void> => {
-    await Promise.all([socks?.stop(), dns?.stop()])
+    await Promise.all([socks?.stop(), dns?.stop(), tun?.stop()])
+    tunAllow?.close()
   }
   try {
     if (s.on) {
@@ -95,10 +113,49 @@ export async function startGateways (node: Pick<PeerupNode, 'peerId' | 'resolve'
       }, { resolve, vips })
       await dns.start()
     }
+    if (t) {
+      const { libp2p } = node
+      if (libp2p == null || node.connect == null) throw new TypeError('TUN mode needs a full PeerupNode (libp2p and connect)')
+      const connect = node.connect.bind(node)
+      const c = section.tun
+      // who may send IP: gateway.tun.allow, else the global authorized_keys
+      tunAllow = createAuthorizedKeys({ file: config.path(c?.allow ?? config.config.security.authorized_keys_file) })
+      // the names file's direct addresses let a TUN link go direct instead of through a relay
+      await seedKnownAddresses(libp2p, vips, readNamesFile(config.path(config.config.names_file)), tunAllow)
+      tun = await startTunMode({ interface: c?.interface, mtu: c?.mtu, address: vip, onEvent: options.onTunEvent }, {
+        libp2p,
+        peerId: node.peerId,
+        vips,
+        allow: tunAllow,
+        open: async (peerId, protocol, opts) => {
+          const { connection, path } = await connect(peerId, opts)
+          const stream = await connection.newStream(protocol, { runOnLimitedConnection: true, signal: opts.signal })
+          return { stream, path: describePath(path) }
+        }
+      })
+    }
   } catch (err) {
     await stop().catch(() => {})
     throw err
   }
-  log('gateways up: socks %s, dns %s, own virtual IP %s', socks != null ? `${socks.address.host}:${socks.address.port}` : 'off', dns != null ? `${dns.address.host}:${dns.address.port}` : 'off', vip)
-  return { vips, vip, socks, dns, stop }
+  log('gateways up: socks %s, dns %s, tun %s, own virtual IP %s', socks != null ? `${socks.address.host}:${socks.address.port}` : 'off', dns != null ? `${dns.address.host}:${dns.address.port}` : 'off', tun?.interface ?? 'off', vip)
+  return { vips, vip, socks, dns, tun, stop }
+}
+
+/**
+ * Put the names file's peers that may use TUN mode into the virtual-IP table
+ * (with their names, for PTR answers) and their direct addresses into the
+ * peer store, where the dialer finds them when a TUN link opens.
+ */
+async function seedKnownAddresses (libp2p: PeerupLibp2p, vips: VirtualIpTable, names: LocalName[], allow: { isAuthorized: (peerId: string) => boolean }): Promise<void> {
+  for (const n of names) {
+    if (!allow.isAuthorized(n.peerId)) continue
+    vips.assign(n.peerId, n.name)
+    if (n.addrs.length === 0) continue
+    try {
+      await libp2p.peerStore.merge(parsePeerId(n.peerId), { multiaddrs: n.addrs.map(a => multiaddr(a)) })
+    } catch (err: any) {
+      log('cannot seed addresses of %s: %s', n.name, err.message)
+    }
+  }
 }

@@ -194,6 +194,8 @@ export const TUN_MAX_WRITE_BUFFER = 4 * 1024 * 1024
 export const TUN_RETRY_INTERVAL = 5000
 /** TUN mode: time limit for connecting to a peer and opening its stream (ms). */
 export const TUN_OPEN_TIMEOUT = 15_000
+/** TUN mode: time limit for opening a link's stream on a better (direct) connection before the link moves onto it (ms). */
+export const TUN_MIGRATE_TIMEOUT = 5000
 /** TUN mode: batches of packets read from the device and not yet sent on. */
 export const TUN_READ_MAX_INFLIGHT = 4
 /** TUN mode: bytes per batch read from the device. */

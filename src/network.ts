@@ -6,6 +6,7 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
+import { isMeshAddress } from './mesh-range.js'
 import { installWebSocket } from './polyfill.js'
 import { hopServer } from './relay/hop-server.js'
 import { loadUdpTransport } from './udp-transport.js'
@@ -230,7 +231,9 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
       listen,
       // appendAnnounce, not announce: libp2p's `announce` *replaces* every other
       // address, which would hide the node's /p2p-circuit (relay) and LAN addresses
-      appendAnnounce: init.announce ?? []
+      appendAnnounce: init.announce ?? [],
+      // a TUN interface's address is not a way to reach us (see mesh-range.ts)
+      announceFilter: (addrs) => addrs.filter(a => !isMeshAddress(a))
     },
     transports: [...transports, ...extraTransports],
     connectionEncrypters: [noise()],

@@ -1,4 +1,5 @@
 import { logger } from '@libp2p/logger'
+import { isMeshAddress } from '../mesh-range.js'
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
 
 const log = logger('peerup:gater')
@@ -63,7 +64,14 @@ export function createConnectionGater (init: ConnectionGaterInit): ConnectionGat
     denyInboundEncryptedConnection: (peerId) => deny(peerId, 'inbound connection'),
     denyOutboundEncryptedConnection: (peerId) => deny(peerId, 'outbound connection'),
     denyInboundRelayedConnection: (_relay, remotePeer) => deny(remotePeer, 'inbound relayed connection'),
-    denyDialPeer: (peerId) => deny(peerId, 'dial')
+    denyDialPeer: (peerId) => deny(peerId, 'dial'),
+    // never a libp2p connection into the mesh range: with TUN mode on it would
+    // ride the mesh it is meant to carry (see mesh-range.ts)
+    denyDialMultiaddr: (ma) => {
+      if (!isMeshAddress(ma)) return false
+      log('denied dial to %s: an address in the mesh range', ma.toString())
+      return true
+    }
   }
   if (init.relay === true) {
     gater.denyInboundRelayReservation = (source) => deny(source, 'relay reservation')

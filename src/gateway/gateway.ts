@@ -122,7 +122,7 @@ export async function startGateways (node: Pick<PeerupNode, 'peerId' | 'resolve'
       tunAllow = createAuthorizedKeys({ file: config.path(c?.allow ?? config.config.security.authorized_keys_file) })
       // the names file's direct addresses let a TUN link go direct instead of through a relay
       await seedKnownAddresses(libp2p, vips, readNamesFile(config.path(config.config.names_file)), tunAllow)
-      tun = await startTunMode({ interface: c?.interface, mtu: c?.mtu, address: vip, onEvent: options.onTunEvent }, {
+      tun = await startTunMode({ interface: c?.interface, mtu: c?.mtu, address: vip, prefer: config.config.paths.prefer, onEvent: options.onTunEvent }, {
         libp2p,
         peerId: node.peerId,
         vips,

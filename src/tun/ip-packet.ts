@@ -116,3 +116,25 @@ export function icmpUnreachable (original: Uint8Array, code: number, from: numbe
   out[22] = icmpSum >> 8; out[23] = icmpSum & 0xff
   return out
 }
+
+/** The STUN magic cookie (RFC 5389 §6). */
+const STUN_MAGIC_COOKIE = 0x2112a442
+
+/**
+ * Whether an IPv4 packet is a UDP datagram carrying a STUN message (an ICE
+ * connectivity check): first two bits zero, the magic cookie at offset 4, a
+ * message length that fills the datagram. TUN mode drops these between mesh
+ * addresses: the TUN interface is a host candidate to WebRTC's ICE agent, and
+ * an ICE pair over the mesh would carry peerup's own direct UDP path over the
+ * mesh it is meant to carry (a routing loop that stalls the link).
+ */
+export function isStunDatagram (packet: Uint8Array): boolean {
+  const h = parseIpv4(packet)
+  if (h == null || h.protocol !== IP_PROTOCOL.UDP) return false
+  // fragments other than the first carry no UDP header
+  if ((((packet[6] & 0x1f) << 8) | packet[7]) !== 0) return false
+  const p = h.headerLength + 8
+  if (h.totalLength < p + 20) return false
+  const length = (packet[p + 2] << 8) | packet[p + 3]
+  return (packet[p] & 0xc0) === 0 && readU32(packet, p + 4) === STUN_MAGIC_COOKIE && length % 4 === 0 && p + 20 + length === h.totalLength
+}

@@ -54,6 +54,15 @@ export interface PeerLinks {
   send: (peerId: string, frames: Uint8Array) => SendResult
   /** Adopt a stream the peer opened to us (call synchronously in the handler); `path` describes the connection. */
   accept: (peerId: string, stream: Stream, path: string) => void
+  /**
+   * Move a peer's link onto a better connection: adopt `stream` (opened by us
+   * on that connection) for sending and receiving, and close the write side
+   * of the older streams, which are still read until the peer closes them
+   * too. Returns false (and aborts `stream`) when the peer has no link.
+   */
+  migrate: (peerId: string, stream: Stream, path: string) => boolean
+  /** The path of a peer's current link (`direct`, `direct-udp`, `relayed via …`), if it has one. */
+  pathOf: (peerId: string) => string | undefined
   /** Close a peer's link(s) at once, e.g. when it is no longer allowed. */
   close: (peerId: string, reason: string) => void
   /** Called for every packet received from a peer (the view is valid during the call). */
@@ -66,6 +75,10 @@ export interface PeerLinks {
   describe: () => Record<string, unknown>
   /** Close every link. */
   closeAll: () => void
+}
+
+function isWritable (s: Stream): boolean {
+  return s.status === 'open' && s.writeStatus === 'writable'
 }
 
 interface Link {
@@ -169,8 +182,13 @@ export function createPeerLinks (init: PeerLinksInit, components: PeerLinksCompo
     onLink: () => {},
     send (peerId, frames) {
       const link = linkOf(peerId)
-      const s = link.current
-      if (s != null && s.status === 'open' && s.writeStatus === 'writable') {
+      let s = link.current
+      if (s != null && !isWritable(s)) {
+        // the current stream is closing (the peer moved the link): any other open one will do
+        s = [...link.streams].reverse().find(isWritable)
+        if (s != null) link.current = s
+      }
+      if (s != null) {
         if (s.writeBufferLength > maxWriteBuffer) return 'congested'
         s.send(frames)
         return 'sent'
@@ -189,6 +207,20 @@ export function createPeerLinks (init: PeerLinksInit, components: PeerLinksCompo
       log('link from %s accepted (%s)', peerId, path)
       adopt(link, stream, path)
       self.onLink(peerId, path, false)
+    },
+    migrate (peerId, stream, path) {
+      const link = links.get(peerId)
+      if (link == null || link.current == null) { stream.abort(new Error('no link to migrate')); return false }
+      const older = [...link.streams]
+      adopt(link, stream, path)
+      for (const s of older) s.close().catch(() => { s.abort(new Error('close failed')) })
+      log('link to %s moved to %s', peerId, path)
+      self.onLink(peerId, path, true)
+      return true
+    },
+    pathOf (peerId) {
+      const link = links.get(peerId)
+      return link?.current != null ? link.path : undefined
     },
     close (peerId, reason) {
       const link = links.get(peerId)

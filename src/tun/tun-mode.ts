@@ -1,11 +1,11 @@
 import { logger } from '@libp2p/logger'
-import { AUTHORIZED_KEYS_POLL_INTERVAL, TUN_INTERFACE, TUN_MTU, TUN_PROTOCOL, VIP_PREFIX_LENGTH, VIP_RESERVED } from '../constants.js'
+import { AUTHORIZED_KEYS_POLL_INTERVAL, TUN_INTERFACE, TUN_MIGRATE_TIMEOUT, TUN_MTU, TUN_PROTOCOL, VIP_PREFIX_LENGTH, VIP_RESERVED } from '../constants.js'
 import { registerState, stateKey } from '../debug-state.js'
-import { describePath, pathOf } from '../dialer.js'
+import { describePath, pathOf, pathRank } from '../dialer.js'
 import { TunUnavailableError } from '../errors.js'
 import { checkInbound, routeOutbound } from './crypto-key-routing.js'
 import { configureInterface, removeInterface } from './interface-config.js'
-import { ICMP_UNREACHABLE, icmpUnreachable, intToIpv4, ipv4ToInt } from './ip-packet.js'
+import { ICMP_UNREACHABLE, icmpUnreachable, intToIpv4, ipv4ToInt, isStunDatagram } from './ip-packet.js'
 import { MAX_FRAME_PACKET } from './packet-framing.js'
 import { createPeerLinks } from './peer-links.js'
 import { openTunDevice } from './tun-device.js'
@@ -13,7 +13,7 @@ import type { InterfaceConfig } from './interface-config.js'
 import type { PeerLinksInit } from './peer-links.js'
 import type { TunDevice, TunDeviceInit } from './tun-device.js'
 import type { VirtualIpTable } from '../gateway/virtual-ip.js'
-import type { Libp2p, Stream } from '@libp2p/interface'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 
 const log = logger('peerup:tun')
 
@@ -33,6 +33,13 @@ export interface TunModeInit extends PeerLinksInit {
   mtu?: number
   /** This node's mesh address (its row in the virtual-IP table). */
   address: string
+  /**
+   * Which path links prefer (`paths.prefer`): with `direct`, a link that
+   * started relayed moves onto a direct connection when one opens.
+   *
+   * @default 'direct'
+   */
+  prefer?: 'direct' | 'relay'
   /** Called for every dropped or refused packet and every unreachable peer, for reporting. */
   onEvent?: (event: TunEvent) => void
 }
@@ -47,7 +54,7 @@ export interface TunAllowList {
 
 /** Collaborators of {@link startTunMode}. */
 export interface TunModeComponents {
-  libp2p: Pick<Libp2p, 'handle' | 'unhandle'>
+  libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'addEventListener' | 'removeEventListener' | 'getConnections'>
   /** This node's peer ID (never routed to). */
   peerId: string
   /** Connect to a peer (direct or relayed) and open a stream of `protocol`; `path` describes the connection (`direct`, `relayed via …`). */
@@ -63,7 +70,7 @@ export interface TunModeComponents {
 }
 
 /** Why a packet was dropped. */
-export type TunDropReason = 'spoofedSource' | 'foreignDestination' | 'malformed' | 'notAllowed' | 'noRoute' | 'unreachable' | 'congested' | 'writeError'
+export type TunDropReason = 'spoofedSource' | 'foreignDestination' | 'malformed' | 'notAllowed' | 'noRoute' | 'unreachable' | 'congested' | 'writeError' | 'iceOverMesh'
 
 /** Something {@link TunModeInit.onEvent} reports. */
 export type TunEvent =
@@ -124,7 +131,7 @@ export async function startTunMode (init: TunModeInit, components: TunModeCompon
     receivedPackets: 0,
     receivedBytes: 0,
     icmpSent: 0,
-    dropped: { spoofedSource: 0, foreignDestination: 0, malformed: 0, notAllowed: 0, noRoute: 0, unreachable: 0, congested: 0, writeError: 0 }
+    dropped: { spoofedSource: 0, foreignDestination: 0, malformed: 0, notAllowed: 0, noRoute: 0, unreachable: 0, congested: 0, writeError: 0, iceOverMesh: 0 }
   }
   const emit = (e: TunEvent): void => { try { init.onEvent?.(e) } catch {} }
 
@@ -198,6 +205,8 @@ export async function startTunMode (init: TunModeInit, components: TunModeCompon
       drop(verdict, 1, { peerId, ...h })
       return
     }
+    // an ICE check over the mesh (see isStunDatagram): counted, not reported
+    if (isStunDatagram(packet)) { stats.dropped.iceOverMesh++; return }
     if (writeToDevice(packet)) {
       stats.receivedPackets++
       stats.receivedBytes += packet.length
@@ -243,7 +252,12 @@ export async function startTunMode (init: TunModeInit, components: TunModeCompon
       const len = (batch[o] << 8) | batch[o + 1]
       const packet = batch.subarray(o + 2, o + 2 + len)
       const route = routeOutbound(packet, (dst) => byAddress.get(dst), broadcast)
-      if (route.kind === 'peer') {
+      if (route.kind === 'peer' && isStunDatagram(packet)) {
+        // WebRTC's ICE agent sees the TUN address as a host candidate: a direct UDP
+        // path over the mesh would carry the mesh (see isStunDatagram)
+        flush(o)
+        stats.dropped.iceOverMesh++
+      } else if (route.kind === 'peer') {
         if (route.peerId !== runPeer) {
           flush(o)
           runPeer = route.peerId
@@ -266,8 +280,41 @@ export async function startTunMode (init: TunModeInit, components: TunModeCompon
   }
   device.onError = (err) => { log.error('TUN device: %s', err.message) }
 
+  // a better connection to a linked peer (a direct path found after a relayed
+  // start): move the link onto it, so the relayed connection can be retired
+  const migrating = new Set<string>()
+  // connections a stream could not be opened on: never tried again
+  const unusable = new WeakSet<Connection>()
+  const consider = (peerId: string): void => {
+    // one side moves links (the lower peer ID), so both never move at once
+    if (components.peerId > peerId || init.prefer === 'relay' || migrating.has(peerId) || stopping) return
+    const current = links.pathOf(peerId)
+    if (current == null) return
+    const best = components.libp2p.getConnections()
+      .filter(c => c.status === 'open' && !unusable.has(c) && c.remotePeer.toString() === peerId)
+      .sort((a, b) => pathRank(a) - pathRank(b))[0]
+    if (best == null || pathRank(best) >= rankOfPath(current)) return
+    migrating.add(peerId)
+    const path = describePath(pathOf(best))
+    best.newStream(TUN_PROTOCOL, { runOnLimitedConnection: true, signal: AbortSignal.timeout(TUN_MIGRATE_TIMEOUT) }).then((stream) => {
+      if (!stopping && addressOf.has(peerId)) links.migrate(peerId, stream, path)
+      else stream.abort(new Error('TUN mode stopped'))
+    }, (err: Error) => {
+      unusable.add(best)
+      log('cannot move the link to %s onto %s: %s', peerId, path, err.message)
+    }).finally(() => {
+      migrating.delete(peerId)
+      // a better connection may have opened meanwhile (UDP first, then TCP)
+      consider(peerId)
+    })
+  }
+  const onConnectionOpen = (evt: CustomEvent<Connection>): void => { consider(evt.detail.remotePeer.toString()) }
+
   let expiry: NodeJS.Timeout | undefined
+  let stopping = false
   const cleanup = async (): Promise<void> => {
+    stopping = true
+    components.libp2p.removeEventListener('connection:open', onConnectionOpen)
     clearInterval(expiry)
     unregister()
     allow.off('change', onAllowChange)
@@ -297,6 +344,7 @@ export async function startTunMode (init: TunModeInit, components: TunModeCompon
     throw err
   }
   allow.on('change', onAllowChange)
+  components.libp2p.addEventListener('connection:open', onConnectionOpen)
   // expires= runs out without the file changing
   expiry = setInterval(onAllowChange, AUTHORIZED_KEYS_POLL_INTERVAL * 5)
   expiry.unref()
@@ -314,6 +362,11 @@ export async function startTunMode (init: TunModeInit, components: TunModeCompon
       await stopped
     }
   }
+}
+
+/** Rank of a link's path, as `pathRank` ranks connections: direct TCP 0, direct UDP 1, relayed 2. */
+function rankOfPath (path: string): number {
+  return path === 'direct' ? 0 : path === 'direct-udp' ? 1 : 2
 }
 
 function readU32 (b: Uint8Array, o: number): number {

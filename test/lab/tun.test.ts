@@ -59,7 +59,7 @@ describe('TUN mode (netns lab)', { timeout: 600_000 }, () => {
     const r = await ping(from, nodes[to].vip!, count)
     if (r.received !== count) {
       const state = JSON.stringify({ [from]: await dump(from), [to]: await dump(to) }, null, 1)
-      if (process.env.TUN_DEBUG != null) (await import('node:fs')).writeFileSync(`/tmp/tun-${from}.log`, nodes[from].proc!.stderr())
+      if (process.env.TUN_DEBUG != null) for (const n of [from, to]) (await import('node:fs')).writeFileSync(`/tmp/tun-${n}.log`, nodes[n].proc!.stderr())
       assert.fail(`${from} → ${to}: ${r.received}/${count} replies\n${r.out}\n${diag()}\n${state}`)
     }
     return r
@@ -93,8 +93,8 @@ describe('TUN mode (netns lab)', { timeout: 600_000 }, () => {
     addAuthorizedKey(keys(nodes.b.dir), nodes.a.dir.peerId)
     addAuthorizedKey(keys(nodes.b.dir), nodes.c.dir.peerId)
     addAuthorizedKey(keys(nodes.c.dir), nodes.b.dir.peerId)
-    // b and c share a LAN and know each other's address: a direct link
-    addNameToFile(join(nodes.b.dir.dir, 'names.yaml'), 'c.grewal', nodes.c.dir.peerId, [`/ip4/${NAT_LAB.lanPeer}/tcp/4001`])
+    // b and c share a LAN. c knows b's address (its links to b start direct); b does
+    // not: its link to c starts relayed and moves once the upgrade finds the LAN path
     addNameToFile(join(nodes.c.dir.dir, 'names.yaml'), 'b.grewal', nodes.b.dir.peerId, [`/ip4/${NAT_LAB.client}/tcp/4001`])
     const relayProc = h.start(['--config', relay.config, 'relay', 'serve'], { netns: t.relay })
     await relayProc.waitFor(/^ready$/m, 30_000)
@@ -119,6 +119,12 @@ describe('TUN mode (netns lab)', { timeout: 600_000 }, () => {
   })
 
   it('pings both ways over TUN, direct (b↔c) and relayed (a↔b)', async () => {
+    // the first packet opens b's link to c: relayed, as b knows no address of c; the
+    // background upgrade finds the LAN path and the link moves onto it
+    await ping('b', nodes.c.vip!, 1)
+    assert.match(nodes.b.proc!.stderr(), new RegExp(`tun: link to ${nodes.c.dir.peerId} open \\(relayed via`))
+    const direct = new RegExp(`tun: link (to|from) (${nodes.b.dir.peerId}|${nodes.c.dir.peerId}) open \\(direct\\)`)
+    await pollUntil(async () => nodes.b.proc!.stderr() + nodes.c.proc!.stderr(), s => direct.test(s), 15_000, 200)
     const bc = await expectPing('b', 'c', 5)
     const cb = await expectPing('c', 'b', 5)
     const ab = await expectPing('a', 'b', 5)

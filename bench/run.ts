@@ -9,7 +9,7 @@
  * Options: --quick, --runs N, --size MiB, --tunnels N, --no-write (no
  * results/docs), --profile DIR (CPU profiles of relay/home/proxies), and for
  * partial runs that write nothing: --paths raw,ssh,direct,… and
- * --skip latency,cold,scale,dns,udp,relay; --only relay runs just the relay
+ * --skip latency,cold,scale,dns,udp,tun,relay; --only relay runs just the relay
  * section (bench/relay.ts).
  */
 import '../src/polyfill.js'
@@ -27,6 +27,7 @@ import { measureDns, type DnsResult } from './dns.js'
 import { relaySummaryLines, relayTargets, runRelayBench, type RelayBenchResult } from './relay.js'
 import { renderMarkdown, renderSvg } from './report.js'
 import { coldFirstByte, startBenchServers } from './spawn.js'
+import { benchTun, tunMarkdown, type TunBench } from './tun.js'
 import { benchUdp, udpMarkdown, udpTarget, type UdpBench } from './udp.js'
 import { startSocat, startSshForward, startSshd, sshAvailable, sshStdioArgs, which, type Sshd } from './ssh.js'
 import { median, percentile, round, summarize, type LatencySummary } from './stats.js'
@@ -51,7 +52,7 @@ export interface BenchOptions {
   /** Measure only these path ids (a partial run: nothing is written). */
   paths?: string[]
   /** Skip these sections (a partial run: nothing is written). */
-  skip?: Array<'latency' | 'cold' | 'scale' | 'dns' | 'udp' | 'relay' | 'control'>
+  skip?: Array<'latency' | 'cold' | 'scale' | 'dns' | 'udp' | 'tun' | 'relay' | 'control'>
   /** Run only this section (nothing is written). */
   only?: 'relay'
   log?: (line: string) => void
@@ -148,6 +149,8 @@ export interface BenchResult {
   targets: Target[]
   /** Direct UDP in the NAT lab (bench/udp.ts). */
   udp?: UdpBench
+  /** TUN mode in the NAT lab (bench/tun.ts). */
+  tun?: TunBench
   /** The relay section (bench/relay.ts). */
   relay?: RelayBenchResult
   /** Control API and idle-memory levers (bench/control.ts). */
@@ -561,6 +564,10 @@ export async function runBench (options: BenchOptions): Promise<BenchResult> {
     result.targets?.push(udpTarget(result.udp))
     phase('udp')
   }
+  if (!(options.skip ?? []).includes('tun')) {
+    result.tun = await benchTun({ quick, log })
+    phase('tun')
+  }
   result.runtimeSeconds = round((performance.now() - started) / 1000, 1)
   result.phases = phases
   const full = result as BenchResult
@@ -613,7 +620,7 @@ export function writeOutputs (r: BenchResult, log: (s: string) => void): void {
   const file = join(dir, `${r.date.slice(0, 10)}-${r.mode}.json`)
   writeFileSync(file, JSON.stringify(r, null, 2) + '\n')
   mkdirSync(join(ROOT, 'docs'), { recursive: true })
-  writeFileSync(join(ROOT, 'docs', 'PERFORMANCE.md'), renderMarkdown(r, `bench/results/${r.date.slice(0, 10)}-${r.mode}.json`) + udpMarkdown(r.udp).join('\n'))
+  writeFileSync(join(ROOT, 'docs', 'PERFORMANCE.md'), renderMarkdown(r, `bench/results/${r.date.slice(0, 10)}-${r.mode}.json`) + udpMarkdown(r.udp).join('\n') + '\n' + tunMarkdown(r.tun).join('\n'))
   writeFileSync(join(ROOT, 'docs', 'performance.svg'), renderSvg(r))
   log(`wrote ${file}, docs/PERFORMANCE.md, docs/performance.svg`)
 }
@@ -664,7 +671,7 @@ function parseArgs (argv: string[]): BenchOptions {
     else if (a === '--paths') o.paths = (argv[++i] ?? '').split(',')
     else if (a === '--skip') o.skip = (argv[++i] ?? '').split(',') as BenchOptions['skip']
     else if (a === '--only' && argv[i + 1] === 'relay') o.only = argv[++i] as 'relay'
-    else throw new Error(`unknown option ${a} (known: --quick --runs N --size MiB --tunnels N --no-write --profile DIR --paths raw,ssh,ssh-aes,socat,direct,relay,socks --skip latency,cold,scale,dns,udp,relay,control --only relay)`)
+    else throw new Error(`unknown option ${a} (known: --quick --runs N --size MiB --tunnels N --no-write --profile DIR --paths raw,ssh,ssh-aes,socat,direct,relay,socks --skip latency,cold,scale,dns,udp,tun,relay,control --only relay)`)
   }
   return o
 }

@@ -24,7 +24,8 @@ export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = 
       dns: gateways?.dns != null ? `${gateways.dns.address.host}:${gateways.dns.address.port}` : null,
       tun: gateways?.tun != null ? `${gateways.tun.interface} ${gateways.tun.address}/16` : null,
       vip: gateways?.socks != null || gateways?.dns != null || gateways?.tun != null ? gateways.vip : null
-    })
+    }),
+    tun: () => gateways?.tun
   })
   // before the node listens: a second daemon for the same config stops here
   await control.start()

@@ -25,6 +25,13 @@ function human (s: DaemonStatus): void {
     out('')
     table([['SERVICE', 'LOCAL ADDRESS', 'PROTOCOL'], ...s.services.map(v => [v.name, v.localAddress, v.protocol])])
   }
+  if (s.tun != null) {
+    const st = s.tun.stats
+    const dropped = Object.entries(st.dropped).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')
+    out('')
+    out(`tun ${s.tun.interface} ${s.tun.address}/16 mtu ${s.tun.mtu}: sent ${st.sentPackets} packets (${st.sentBytes} bytes), received ${st.receivedPackets} (${st.receivedBytes} bytes), dropped ${dropped !== '' ? dropped : 'none'}`)
+    table([['TUN PEER', 'ADDRESS', 'LINK'], ...s.tun.peers.map(p => [p.peerId, p.address, p.path ?? '-'])])
+  }
   out('')
   table([['TUNNEL', 'SERVICE', 'PEER', 'PATH', 'IN', 'OUT', 'SINCE'], ...s.tunnels.map(t => [t.direction, t.service, t.target ?? t.peerId, t.path ?? '-', String(t.bytesIn), String(t.bytesOut), t.startedAt])])
 }

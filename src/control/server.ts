@@ -25,6 +25,7 @@ import { parseHostPort } from '../service-registry.js'
 import { encodeFrame, FRAME, frameDecoder, frameHeader } from './frames.js'
 import { controlSocketPath, MAX_SOCKET_PATH } from './socket-path.js'
 import { buildMetrics, buildStatus } from './status.js'
+import type { TunMode } from '../tun/tun-mode.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { PathPreference } from '../dialer.js'
 import type { PeerupNode } from '../node.js'
@@ -56,6 +57,8 @@ export interface ControlServerInit {
   metricsListen?: string
   /** The daemon's gateways, for the status. */
   gateways?: () => GatewayStatus
+  /** TUN mode, when the daemon runs it (status and metrics). */
+  tun?: () => TunMode | undefined
 }
 
 /** A running control server. */
@@ -163,6 +166,7 @@ class Control implements ControlServer {
       config: init.config,
       outbound: () => this.outbound,
       gateways: () => init.gateways?.() ?? { socks: null, dns: null, tun: null, vip: null },
+      tun: init.tun,
       controlSocket: this.socketPath,
       metricsListen: () => this.metricsAddress,
       startedAt: Date.now()

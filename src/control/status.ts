@@ -5,6 +5,7 @@
  */
 import { pathOf } from '../dialer.js'
 import { renderPrometheus } from './metrics.js'
+import type { TunMode, TunPeer, TunStats } from '../tun/tun-mode.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { PeerupNode } from '../node.js'
 import type { MetricFamily, TunnelDirection } from './metrics.js'
@@ -46,6 +47,15 @@ export interface GatewayStatus {
   vip: string | null
 }
 
+/** TUN mode in the status: the interface, its counters and its peers. */
+export interface TunStatus {
+  interface: string
+  address: string
+  mtu: number
+  stats: TunStats
+  peers: TunPeer[]
+}
+
 /** The JSON of `GET /v1/status` (`peerup status --json`). */
 export interface DaemonStatus {
   peerId: string
@@ -63,6 +73,8 @@ export interface DaemonStatus {
   /** Totals over finished and live tunnels. */
   bytes: { in: number, out: number }
   gateways: GatewayStatus
+  /** TUN mode, or null when off. */
+  tun: TunStatus | null
   controlSocket: string
   metricsListen: string | null
   rssBytes: number
@@ -76,6 +88,8 @@ export interface StatusSources {
   config: LoadedConfig
   outbound: () => Iterable<OutboundTunnel>
   gateways: () => GatewayStatus
+  /** TUN mode, when running. */
+  tun?: () => TunMode | undefined
   controlSocket: string
   metricsListen: () => string | null
   startedAt: number
@@ -161,11 +175,17 @@ export function buildStatus (src: StatusSources): DaemonStatus {
       out: sum(snap.bytesOut) + live.reduce((a, t) => a + t.bytesOut, 0)
     },
     gateways: src.gateways(),
+    tun: tunStatus(src.tun?.()),
     controlSocket: src.controlSocket,
     metricsListen: src.metricsListen(),
     rssBytes: process.memoryUsage.rss(),
     memory: process.memoryUsage()
   }
+}
+
+function tunStatus (tun: TunMode | undefined): TunStatus | null {
+  if (tun == null) return null
+  return { interface: tun.interface, address: tun.address, mtu: tun.mtu, stats: tun.stats(), peers: tun.peers() }
 }
 
 /** The Prometheus text of a running node. */
@@ -193,8 +213,24 @@ export function buildMetrics (src: StatusSources): string {
       type: 'gauge',
       samples: (['direct', 'relayed'] as const).map(p => ({ labels: { path: p }, value: conns.filter(c => pathOf(c).path === p).length }))
     },
+    ...tunFamilies(src.tun?.()),
     { name: 'peerup_process_resident_memory_bytes', help: 'Resident set size of the daemon.', type: 'gauge', samples: [{ value: process.memoryUsage.rss() }] },
     { name: 'peerup_process_start_time_seconds', help: 'Start time of the daemon, Unix seconds.', type: 'gauge', samples: [{ value: Math.round(src.startedAt / 1000) }] }
   ]
   return renderPrometheus(families)
+}
+
+function tunFamilies (tun: TunMode | undefined): MetricFamily[] {
+  if (tun == null) return []
+  const st = tun.stats()
+  const peers = tun.peers()
+  return [
+    { name: 'peerup_tun_sent_packets_total', help: 'IP packets sent to peers over TUN mode.', type: 'counter', samples: [{ value: st.sentPackets }] },
+    { name: 'peerup_tun_sent_bytes_total', help: 'Bytes of IP packets sent to peers over TUN mode.', type: 'counter', samples: [{ value: st.sentBytes }] },
+    { name: 'peerup_tun_received_packets_total', help: 'IP packets received from peers and written to the TUN interface.', type: 'counter', samples: [{ value: st.receivedPackets }] },
+    { name: 'peerup_tun_received_bytes_total', help: 'Bytes of IP packets received from peers and written to the TUN interface.', type: 'counter', samples: [{ value: st.receivedBytes }] },
+    { name: 'peerup_tun_dropped_packets_total', help: 'IP packets dropped by TUN mode, by reason.', type: 'counter', samples: Object.entries(st.dropped).map(([reason, value]) => ({ labels: { reason }, value })) },
+    { name: 'peerup_tun_icmp_sent_total', help: 'ICMP destination-unreachable packets TUN mode wrote back.', type: 'counter', samples: [{ value: st.icmpSent }] },
+    { name: 'peerup_tun_links', help: 'Peers with an open TUN link, by path.', type: 'gauge', samples: (['direct', 'direct-udp', 'relayed'] as const).map(p => ({ labels: { path: p }, value: peers.filter(x => x.path != null && (p === 'relayed' ? x.path.startsWith('relayed') : x.path === p)).length })) }
+  ]
 }

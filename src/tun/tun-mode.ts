@@ -91,6 +91,15 @@ export interface TunStats {
   dropped: Record<TunDropReason, number>
 }
 
+/** A peer of TUN mode, as {@link TunMode.peers} lists it. */
+export interface TunPeer {
+  peerId: string
+  /** Its mesh address. */
+  address: string
+  /** The path of its link (`direct`, `direct-udp`, `relayed via …`), or null with no link open. */
+  path: string | null
+}
+
 /** A running TUN mode. */
 export interface TunMode {
   /** Interface name. */
@@ -100,6 +109,8 @@ export interface TunMode {
   readonly mtu: number
   /** A snapshot of the counters. */
   stats: () => TunStats
+  /** The peers that may exchange IP with us: their mesh address and, with a link open, its path. */
+  peers: () => TunPeer[]
   /** Stop: close the peer streams, stop handling the protocol, remove the interface (and so its routes). */
   stop: () => Promise<void>
 }
@@ -357,6 +368,7 @@ export async function startTunMode (init: TunModeInit, components: TunModeCompon
     address: init.address,
     mtu,
     stats: () => ({ ...stats, dropped: { ...stats.dropped } }),
+    peers: () => [...addressOf].map(([peerId, ip]) => ({ peerId, address: intToIpv4(ip), path: links.pathOf(peerId) ?? null })),
     stop: async () => {
       stopped ??= cleanup()
       await stopped

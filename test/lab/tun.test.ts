@@ -132,6 +132,15 @@ describe('TUN mode (netns lab)', { timeout: 600_000 }, () => {
     // the path each link took, as the daemons report it
     assert.match(nodes.b.proc!.stderr(), new RegExp(`tun: link (to|from) ${nodes.c.dir.peerId} open \\(direct\\)`))
     assert.match(nodes.a.proc!.stderr(), new RegExp(`tun: link (to|from) ${nodes.b.dir.peerId} open \\(relayed via`))
+    // peerup status shows the interface, the peers' addresses and their links' paths
+    const st = JSON.parse((await h.run(['--config', nodes.b.dir.config, 'status', '--json'], { netns: nodes.b.ns })).stdout.toString())
+    assert.equal(st.tun.interface, 'peer0')
+    assert.equal(st.tun.address, nodes.b.vip)
+    const peer = (n: 'a' | 'c'): any => st.tun.peers.find((p: any) => p.peerId === nodes[n].dir.peerId)
+    assert.deepEqual([peer('c').address, peer('c').path], [nodes.c.vip, 'direct'])
+    assert.equal(peer('a').address, nodes.a.vip)
+    assert.match(peer('a').path, /^relayed via /)
+    assert.ok(st.tun.stats.receivedPackets >= 10, JSON.stringify(st.tun.stats))
     process.stderr.write(`# ping over TUN: direct avg ${bc.avg} ms, relayed avg ${ab.avg} ms\n`)
   })
 

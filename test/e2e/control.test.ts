@@ -113,7 +113,8 @@ describe('control API: status, metrics and nc through the daemon', () => {
     const relayPeer = s.peers.find(p => p.peerId === mesh.relay.peerId)
     assert.ok(relayPeer != null && relayPeer.relay && relayPeer.path === 'direct', JSON.stringify(s.peers))
     assert.equal(s.metricsListen, `127.0.0.1:${metricsPort}`)
-    assert.deepEqual(s.gateways, { socks: null, dns: null, vip: null })
+    assert.deepEqual(s.gateways, { socks: null, dns: null, tun: null, vip: null })
+    assert.equal(s.tun, null)
     assert.ok(s.rssBytes > 0)
     // the human form has the same facts in columns
     const text = await mesh.client$(['status'])

@@ -7,7 +7,8 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { addAuthorizedKey, addNameToFile, editYamlFile, removeAuthorizedKey } from '../../src/index.js'
 import { Harness, PEERUP, pollUntil, type NodeDir, type Proc } from '../fixtures/mesh.js'
@@ -38,7 +39,9 @@ describe('TUN mode (netns lab)', { timeout: 600_000 }, () => {
 
   async function startTun (name: 'a' | 'b' | 'c'): Promise<void> {
     const n = nodes[name]
-    n.proc = h.start(['--config', n.dir.config, 'gateway', '--tun'], { netns: n.ns, env: { DEBUG: process.env.TUN_DEBUG?.includes(name) === true ? 'peerup*' : '' } })
+    // b also runs the DNS gateway on its namespace's port 53 (its resolv.conf points there)
+    const dns = name === 'b' ? ['--dns', '127.0.0.1:53'] : []
+    n.proc = h.start(['--config', n.dir.config, 'gateway', '--tun', ...dns], { netns: n.ns, env: { DEBUG: process.env.TUN_DEBUG?.includes(name) === true ? 'peerup*' : '' } })
     await n.proc.waitFor(/^ready$/m, 30_000)
     n.vip = /^vip (\S+)$/m.exec(n.proc.stdout())![1]
     await n.proc.waitFor(/reserved on relay/, 30_000)
@@ -142,6 +145,38 @@ describe('TUN mode (netns lab)', { timeout: 600_000 }, () => {
     assert.match(peer('a').path, /^relayed via /)
     assert.ok(st.tun.stats.receivedPackets >= 10, JSON.stringify(st.tun.stats))
     process.stderr.write(`# ping over TUN: direct avg ${bc.avg} ms, relayed avg ${ab.avg} ms\n`)
+  })
+
+  it('ssh c.grewal.p2p: the DNS gateway answers with the TUN address and real OpenSSH connects over TUN', async () => {
+    // the name resolves, through the system resolver of b's namespace, to c's TUN address
+    mkdirSync(join('/etc/netns', nodes.b.ns), { recursive: true })
+    writeFileSync(join('/etc/netns', nodes.b.ns, 'resolv.conf'), 'nameserver 127.0.0.1\n')
+    const dug = await lab.must(nodes.b.ns, ['dig', '+short', '+time=2', '+tries=2', 'c.grewal.p2p'])
+    assert.equal(dug.trim(), nodes.c.vip)
+    // a throwaway sshd in c's namespace, on all addresses
+    const dir = join(h.root, 'tun-sshd')
+    mkdirSync(dir, { mode: 0o700 })
+    for (const k of ['host', 'user']) await lab.must(nodes.c.ns, ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', join(dir, k)])
+    copyFileSync(join(dir, 'user.pub'), join(dir, 'authorized_keys'))
+    writeFileSync(join(dir, 'sshd_config'), [
+      'ListenAddress 0.0.0.0:2222', `HostKey ${join(dir, 'host')}`, `PidFile ${join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`, 'PermitRootLogin prohibit-password', 'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no', 'StrictModes no', 'UsePAM no', 'LogLevel VERBOSE', ''
+    ].join('\n'), { mode: 0o600 })
+    if (!existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755 })
+    const sshd = spawn('ip', ['netns', 'exec', nodes.c.ns, '/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let log = ''
+    sshd.stderr!.on('data', (d: Buffer) => { log += d.toString() })
+    try {
+      await pollUntil(async () => log, l => /Server listening on 0\.0\.0\.0 port 2222/.test(l), 10_000, 100)
+      const r = await lab.exec(nodes.b.ns, ['ssh', '-i', join(dir, 'user'), '-p', '2222', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no',
+        '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=10', 'root@c.grewal.p2p', 'echo ok'], 30_000)
+      assert.equal(r.stdout, 'ok\n', r.stderr)
+      // the session came in over TUN, from b's mesh address
+      assert.match(log, new RegExp(`Accepted publickey for root from ${nodes.b.vip!.replaceAll('.', '\\.')} `))
+    } finally {
+      sshd.kill('SIGKILL')
+    }
   })
 
   it('carries a 64 MiB TCP transfer byte-exact (direct) and 16 MiB relayed', async () => {

@@ -24,6 +24,7 @@ describe('gateway config and startGateways()', () => {
       dns: { listen: '127.0.0.1:5353', ttl: 60, suffixes: ['p2p'], bare_names: false, upstream: 'refuse' }
     })
     assert.equal(configSchema.parse({ role: 'client' }).gateway, undefined)
+    assert.deepEqual(configSchema.parse({ role: 'home', gateway: { tun: null } }).gateway?.tun, { interface: 'peer0', mtu: 16384 })
     const bad: Array<[unknown, string]> = [
       [{ socks: { foo: 1 } }, 'gateway.socks'],
       [{ socks: { username: 'a' } }, 'gateway.socks'],
@@ -33,7 +34,12 @@ describe('gateway config and startGateways()', () => {
       [{ dns: { suffixes: ['bad_zone'] } }, 'gateway.dns.suffixes.0'],
       [{ dns: { upstream: 'google' } }, 'gateway.dns.upstream'],
       [{ dns: { listen: 'localhost' } }, 'gateway.dns.listen'],
-      [{ tun: {} }, 'gateway']
+      [{ tun: { foo: 1 } }, 'gateway.tun'],
+      [{ tun: { mtu: 100 } }, 'gateway.tun.mtu'],
+      [{ tun: { mtu: 70000 } }, 'gateway.tun.mtu'],
+      [{ tun: { interface: 'a-name-over-15-chars' } }, 'gateway.tun.interface'],
+      [{ tun: { interface: 'bad/name' } }, 'gateway.tun.interface'],
+      [{ tun: { allow: '' } }, 'gateway.tun.allow']
     ]
     for (const [gateway, path] of bad) {
       const r = configSchema.safeParse({ role: 'client', gateway })

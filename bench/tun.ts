@@ -23,6 +23,7 @@ import { addAuthorizedKey, addNameToFile, addServiceToConfig, editYamlFile } fro
 import { Harness, type NodeDir, type Proc } from '../test/fixtures/mesh.js'
 import { assertLabCapable, createLab, natTopology, NAT_LAB, type Lab } from '../test/fixtures/netns.js'
 import { SINK_SERVER, TRANSFER_CLIENT, type Transfer } from '../test/fixtures/udp-lab.js'
+import { median, round } from './stats.js'
 
 const MiB = 1024 * 1024
 const SINK_PORT = 5002
@@ -47,11 +48,6 @@ export interface TunBench {
   ping?: Record<'raw LAN' | 'TUN direct' | 'TUN relayed', RttStats>
 }
 
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
-const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d
 
 /** Parse `ping -n` output: per-reply times and the number sent. */
 export function parsePing (out: string, sent: number): RttStats {
@@ -157,10 +153,10 @@ export async function benchTun (options: { quick: boolean, log?: (s: string) => 
         const x = await transfer(p, transferMiB * MiB)
         const ok = x.error == null && x.answer != null && JSON.parse(x.answer).sha === x.sentSha
         if (!ok) { log(`  tun: ${p} transfer failed: ${x.error ?? 'hash mismatch'}`); continue }
-        throughput[p].runs.push(round(transferMiB / (x.ms / 1000)))
+        throughput[p].runs.push(round(transferMiB / (x.ms / 1000), 1))
       }
     }
-    for (const v of Object.values(throughput)) v.median = round(median(v.runs))
+    for (const v of Object.values(throughput)) v.median = round(median(v.runs), 1)
     log(`tun: MiB/s up, ${TUN_PATHS.map(p => `${p} ${throughput[p].median}`).join(', ')}`)
 
     const ping = async (to: string): Promise<RttStats> => {

@@ -15,6 +15,8 @@ export function register (program: Command): void {
       out(`peerup relay ${server.peerId}`)
       for (const a of server.multiaddrs()) out(a)
       const stun = server.stun()
+      const metrics = server.metricsAddress()
+      if (metrics != null) info(`relay: metrics on http://${metrics}/metrics`)
       info(stun.port != null ? `relay: STUN on udp port ${stun.port}` : `relay: no STUN responder (${stun.error ?? 'off'}); nodes behind NAT need network.stun for direct UDP paths`)
       out('ready')
       let stopping = false

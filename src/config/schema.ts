@@ -83,6 +83,8 @@ export const relayServerSchema = z.strictObject({
   max_pending_connections: z.number().int().positive().default(RELAY_MAX_PENDING_CONNECTIONS),
   connections_per_host_per_second: z.number().int().positive().default(RELAY_CONNECTIONS_PER_HOST_PER_SECOND),
   penalty_seconds: z.number().int().min(0).default(RELAY_PENALTY / 1000),
+  /** Serve Prometheus `/metrics` on this TCP address (off by default). */
+  metrics_listen: hostPort.optional(),
   /** `peerup relay status` socket; false turns it off. */
   status_socket: z.union([z.string().min(1), z.literal(false)]).default(RELAY_STATUS_SOCKET),
   stun: z.strictObject({

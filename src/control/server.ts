@@ -21,8 +21,8 @@ import { logger } from '@libp2p/logger'
 import { CONTROL_HIGH_WATER_MARK, CONTROL_TUNNEL_UPGRADE } from '../constants.js'
 import { ControlSocketError, UsageError } from '../errors.js'
 import { spliceSocketStream } from '../proxy.js'
-import { parseHostPort } from '../service-registry.js'
 import { encodeFrame, FRAME, frameDecoder, frameHeader } from './frames.js'
+import { serveMetrics } from './metrics-http.js'
 import { controlSocketPath, MAX_SOCKET_PATH } from './socket-path.js'
 import { buildMetrics, buildStatus } from './status.js'
 import type { TunMode } from '../tun/tun-mode.js'
@@ -30,6 +30,7 @@ import type { LoadedConfig } from '../config/load.js'
 import type { PathPreference } from '../dialer.js'
 import type { PeerupNode } from '../node.js'
 import type { LocalEnd } from '../proxy.js'
+import type { MetricsHttp } from './metrics-http.js'
 import type { DaemonStatus, GatewayStatus, OutboundTunnel, StatusSources } from './status.js'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
@@ -154,7 +155,7 @@ class Control implements ControlServer {
   readonly socketPath: string
   metricsAddress: string | null = null
   private http?: Server
-  private metricsHttp?: Server
+  private metricsHttp?: MetricsHttp
   private ino?: number
   private readonly outbound = new Set<OutboundTunnel>()
   private readonly sources: StatusSources
@@ -212,35 +213,22 @@ class Control implements ControlServer {
     this.http = server
     const listen = this.init.metricsListen ?? this.init.config.config.daemon.metrics_listen
     if (listen != null) {
-      const { host, port } = parseHostPort(listen)
-      const m = createHttpServer({}, (req, res) => {
-        if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?') === true)) {
-          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
-          res.end(this.metrics())
-        } else {
-          sendJson(res, 404, { error: { name: 'NotFound', message: 'only GET /metrics is served here' } })
-        }
-      })
       try {
-        await new Promise<void>((resolve, reject) => {
-          m.once('error', reject)
-          m.listen(port, host, () => { m.off('error', reject); resolve() })
-        })
+        this.metricsHttp = await serveMetrics({ listen, render: () => this.metrics() })
       } catch (err: any) {
         await this.stop()
         throw new ControlSocketError(`daemon.metrics_listen ${listen}: ${err.message}`, { cause: err })
       }
-      const a = m.address()
-      this.metricsAddress = typeof a === 'object' && a != null ? `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` : listen
-      this.metricsHttp = m
+      this.metricsAddress = this.metricsHttp.address
     }
     log('control API on %s%s', path, this.metricsAddress != null ? `, metrics on ${this.metricsAddress}` : '')
   }
 
   async stop (): Promise<void> {
-    const closing = [this.http, this.metricsHttp].filter((s): s is Server => s != null).map(async s => {
+    const closing = [this.http].filter((s): s is Server => s != null).map(async s => {
       await new Promise<void>(resolve => { s.close(() => { resolve() }) })
     })
+    closing.push(this.metricsHttp?.close() ?? Promise.resolve())
     // remove the socket only if it is still ours (not a successor's)
     try { if (this.ino != null && statSync(this.socketPath).ino === this.ino) unlinkSync(this.socketPath) } catch {}
     this.http = undefined

@@ -6,9 +6,13 @@ import { loadIdentityFile } from '../identity.js'
 import { createNetwork } from '../network.js'
 import { relayServerSchema } from '../config/schema.js'
 import { registerState } from '../debug-state.js'
+import { ConfigError } from '../errors.js'
 import { processStats } from '../process-stats.js'
 import { startNameRegistry } from './name-registry.js'
+import { serveMetrics } from '../control/metrics-http.js'
+import { relayMetrics } from './relay-metrics.js'
 import { serveStatusSocket } from './status-socket.js'
+import type { MetricsHttp } from '../control/metrics-http.js'
 import type { ProcessStats } from '../process-stats.js'
 import type { StatusSocket } from './status-socket.js'
 import { createStunServer } from './stun-server.js'
@@ -51,6 +55,8 @@ export interface RelayServer {
   status (): RelayStatus
   /** The status socket's path, or undefined when it is off. */
   readonly statusSocket?: string
+  /** The bound address of `/metrics` (`relay.metrics_listen`), or undefined when off. */
+  metricsAddress (): string | undefined
   /** Re-read the members file (SIGHUP). */
   reloadAuth (): void
   /** The STUN responder: its UDP port and counters, or why it is not running. */
@@ -120,6 +126,7 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
   })
   let registry: NameRegistry | undefined
   let statusSocket: StatusSocket | undefined
+  let metricsHttp: MetricsHttp | undefined
   let unregister: (() => void) | undefined
   const statusFile = relayCfg.status_socket === false ? undefined : path(relayCfg.status_socket)
   const stats = (): HopStats => (libp2p.services as any).relay?.stats?.() ?? { reservations: (libp2p.services as any).relay?.reservations?.size ?? 0, activeCircuits: 0, circuitsOpened: 0, circuitsRefused: 0, refusedByLimit: 0, peersPenalized: 0, bytesRelayed: 0, bytesInFlightCircuits: 0, pausedCircuits: 0 }
@@ -151,12 +158,20 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
           log.error('STUN responder not started: %s', stunError)
         }
       }
+      if (relayCfg.metrics_listen != null) {
+        try {
+          metricsHttp = await serveMetrics({ listen: relayCfg.metrics_listen, render: () => relayMetrics(status(), stun?.stats()) })
+        } catch (err: any) {
+          throw new ConfigError(`${init.config.file}: relay.metrics_listen ${relayCfg.metrics_listen}: ${String(err.message)}`, { file: init.config.file, keyPath: 'relay.metrics_listen' }, { cause: err })
+        }
+      }
       if (relayCfg.name_registry) {
         registry = await startNameRegistry({ libp2p, file: path(relayCfg.registry_file), isMember: (p) => members?.isAuthorized(p) ?? true })
       }
     },
     async stop () {
       unregister?.()
+      await metricsHttp?.close()
       await statusSocket?.close()
       registry?.stop()
       await stun?.close()
@@ -172,6 +187,7 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     stats,
     status,
     reloadAuth () { members?.reload() },
+    metricsAddress () { return metricsHttp?.address },
     stun () {
       return stun != null ? { port: stun.port, stats: stun.stats() } : { error: stunError }
     }

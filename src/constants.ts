@@ -13,6 +13,8 @@ export const SERVICES_PROTOCOL = '/peerup/services/1.0.0'
 export const NAMES_PROTOCOL = '/peerup/names/1.0.0'
 /** Protocol of the private Kademlia DHT. */
 export const KAD_PROTOCOL = '/peerup/kad/1.0.0'
+/** Description of the UPnP port mappings peerup asks the router for (shown in the router's UPnP table). */
+export const UPNP_DESCRIPTION = 'peerup'
 
 /** yamux: initial per-stream receive window (bytes). Larger than the spec's 256 KiB so bulk transfers start fast. */
 export const YAMUX_INITIAL_WINDOW = 4 * 1024 * 1024

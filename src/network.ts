@@ -13,7 +13,7 @@ import { loadUdpTransport } from './udp-transport.js'
 import {
   DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, UDP_MAX_READ_BUFFER, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
   RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_PENALTY, RELAY_RESERVATION_TTL,
-  YAMUX_INITIAL_WINDOW, YAMUX_MAX_READ_BUFFER, YAMUX_MAX_WINDOW, YAMUX_MAX_WRITE_BUFFER
+  UPNP_DESCRIPTION, YAMUX_INITIAL_WINDOW, YAMUX_MAX_READ_BUFFER, YAMUX_MAX_WINDOW, YAMUX_MAX_WRITE_BUFFER
 } from './constants.js'
 import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
 
@@ -125,6 +125,18 @@ export interface NetworkInit {
    * @default true when a listen address is a `/ws` or `/wss` address
    */
   websockets?: boolean
+  /**
+   * Ask the LAN's router for port mappings with UPnP (`@libp2p/upnp-nat`:
+   * IGDv2 routers only; NAT-PMP is not used) and announce each mapped
+   * `/ip4/<router's external address>/tcp/<port>`, so peers can dial this
+   * node directly without a hand-made port forward. The router must report a
+   * public external address: behind a second NAT (CGNAT, 100.64/10, RFC 1918)
+   * nothing is mapped. Left out, `@libp2p/upnp-nat` is never loaded.
+   * See docs/NAT.md.
+   *
+   * @default false
+   */
+  upnp?: boolean
 }
 
 /** Whether a multiaddr is a WebSockets address. */
@@ -197,6 +209,16 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
       logPrefix: 'peerup:dht',
       datastorePrefix: '/peerup-dht',
       metricsPrefix: 'peerup_dht'
+    })
+  }
+  if (init.upnp === true) {
+    // loaded only when wanted: it opens ports on the router, and is off by default
+    const { uPnPNAT } = await import('@libp2p/upnp-nat')
+    services.upnpNat = uPnPNAT({
+      // trust the address the router granted; otherwise upnp-nat requires @libp2p/autonat,
+      // which peerup does not run (a peer whose dial of it fails keeps the relayed path)
+      autoConfirmAddress: true,
+      portMappingDescription: UPNP_DESCRIPTION
     })
   }
   const listen = [...(init.listen ?? ['/ip4/0.0.0.0/tcp/0'])]

@@ -491,6 +491,7 @@ export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNod
     listen,
     websockets: [...listen, ...relayAddrs].some(isWebSocketAddr),
     announce: config.network.announce,
+    upnp: config.network.upnp,
     dht: config.network.dht,
     connectionGater: createConnectionGater({ policy, enabled: gating, alwaysAllow: () => relayIds, onDeny: (_peer, where) => { metrics.authDenied(where) } }),
     allow: config.daemon.allow_hosts

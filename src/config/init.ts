@@ -54,6 +54,7 @@ function template (o: InitConfigOptions): string {
     for (const l of listen) lines.push(`    - ${q(l)}`)
   }
   lines.push('  announce: []                # extra public addresses (port forward, DNS name)')
+  lines.push('  upnp: false                 # true: ask the router for a port mapping (UPnP IGD), see docs/NAT.md')
   if (o.role !== 'relay') {
     lines.push('relays:                       # relay multiaddrs ending in /p2p/<relay-peer-id>')
     for (const r of o.relays ?? []) lines.push(`  - ${q(r)}`)

@@ -55,6 +55,8 @@ export const networkSchema = z.strictObject({
   listen: z.array(multiaddrStr).optional(),
   announce: z.array(announceAddr).default([]),
   dht: z.boolean().default(true),
+  /** Map the TCP listen port on the router with UPnP IGD and announce the mapped address (opens a port: off by default). */
+  upnp: z.boolean().default(false),
   /** STUN servers for direct UDP paths; absent: the relays' own (`stun:<relay-host>:3478`). */
   stun: z.array(stunUrl).optional()
 })
@@ -147,7 +149,7 @@ export const configSchema = z.strictObject({
   version: z.literal(1).default(1),
   role: z.enum(['relay', 'home', 'client']),
   identity: z.strictObject({ key_file: z.string().min(1).default('identity.key') }).default({ key_file: 'identity.key' }),
-  network: networkSchema.default({ announce: [], dht: true }),
+  network: networkSchema.default({ announce: [], dht: true, upnp: false }),
   relays: z.array(multiaddrStr).default([]),
   networks: z.record(label, z.strictObject({ relays: z.array(multiaddrStr).min(1) })).default({}),
   security: securitySchema.default({ authorized_keys_file: 'authorized_keys', enable_gating: true }),

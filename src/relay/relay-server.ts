@@ -91,6 +91,7 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     privateKey,
     listen: init.listen ?? config.network.listen ?? DEFAULT_RELAY_LISTEN,
     announce: config.network.announce,
+    upnp: config.network.upnp,
     dht: config.network.dht,
     connectionGater: createConnectionGater({
       // a peer in the hop server's penalty box (a circuit flood) is refused like a stranger until it expires

@@ -163,7 +163,7 @@ describe('authorized_keys file: reload and change events', () => {
       const events: Array<{ revoked: string[] }> = []
       ak.on('change', e => events.push(e))
       assert.equal(removeAuthorizedKey(file, a), true)
-      await until(() => events.length > 0, 5000)
+      await until(() => events.length > 0, 15_000)
       assert.deepEqual(events[0].revoked, [a])
       assert.equal(ak.isAuthorized(a), false)
       assert.equal(ak.isAuthorized(b), true)
@@ -182,7 +182,7 @@ describe('authorized_keys file: reload and change events', () => {
     const ak = createAuthorizedKeys({ file, watch: false })
     assert.equal(ak.isAuthorized(a), false)
     assert.equal(ak.isAuthorized(b), true)
-    await until(() => !ak.isAuthorized(b), 5000)
+    await until(() => !ak.isAuthorized(b), 15_000)
     ak.close()
   })
 

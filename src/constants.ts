@@ -202,3 +202,12 @@ export const TUN_MIGRATE_TIMEOUT = 5000
 export const TUN_READ_MAX_INFLIGHT = 4
 /** TUN mode: bytes per batch read from the device. */
 export const TUN_READ_BATCH_BYTES = 256 * 1024
+
+/**
+ * Lost-wakeup watchdog of tunnel and circuit streams (`stream-kick.ts`): how
+ * often stalled write paths are checked (ms). A stall costs up to two ticks.
+ * At 200 ms, relayed 128 MiB transfers that kept stalling fell to 9-13 MiB/s
+ * in 3 of 12 runs; at 50 ms none fell below 31 MiB/s in the same
+ * interleaved A/B (at load 7, so absolute numbers are low).
+ */
+export const STREAM_KICK_INTERVAL = 50

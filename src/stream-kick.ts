@@ -1,4 +1,5 @@
 import { logger } from '@libp2p/logger'
+import { STREAM_KICK_INTERVAL } from './constants.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
 const log = logger('peerup:kick')
@@ -51,39 +52,67 @@ function chainOf (t: KickTarget): any[] {
  * A layer whose lower layer (ultimately the socket, or a yamux send window)
  * is really full is left alone, so backpressure and memory bounds hold.
  *
- * Returns a function that stops the watchdog.
+ * One shared timer serves every registered stream, so a thousand idle
+ * tunnels cost one interval, not a thousand. A stall costs at most two
+ * ticks (see {@link STREAM_KICK_INTERVAL}).
+ *
+ * Returns a function that unregisters the streams.
  */
-export function kickStuckWrites (targets: KickTarget[], intervalMs = 200): () => void {
-  const last = new Map<Stream, number>()
-  const timer = setInterval(() => {
-    for (const t of targets) {
-      const s = t.stream
-      const buffered = s.writeBufferLength
-      if (s.status !== 'open' || buffered === 0) { last.delete(s); continue }
-      const progressed = last.get(s) !== buffered
-      last.set(s, buffered)
-      if (progressed) continue
-      const chain = chainOf(t)
-      for (let i = 0; i < chain.length; i++) {
-        const layer = chain[i]
-        if (typeof layer?.dispatchEvent !== 'function') break // reached the socket
-        const below = chain[i + 1]
-        const belowBlocked = below != null && blocked(below)
-        if (layer.sendWindowCapacity === 0) break // legit: the remote has not granted window
-        if (layer.writableNeedsDrain === true && !belowBlocked) {
-          log('layer %d of stream %s waits for a drain that will not come: replaying it', i, s.id)
-          layer.dispatchEvent(new Event('drain'))
-          break
-        }
-        if (layer.writableNeedsDrain !== true && (layer.writeBufferLength ?? 0) > 0 && !belowBlocked) {
-          log('layer %d of stream %s holds %d bytes with nothing to wait for: re-running its send queue', i, s.id, layer.writeBufferLength)
-          try { layer.send(new Uint8Array(0)) } catch {}
-          break
-        }
-        if (!belowBlocked) break
-      }
-    }
-  }, intervalMs)
+export function kickStuckWrites (targets: KickTarget[], intervalMs = STREAM_KICK_INTERVAL): () => void {
+  const entry: Watched = { targets, last: new Map(), intervalMs }
+  watched.add(entry)
+  ensureTimer(intervalMs)
+  return () => {
+    watched.delete(entry)
+    if (watched.size === 0 && timer != null) { clearInterval(timer); timer = undefined }
+  }
+}
+
+interface Watched {
+  targets: KickTarget[]
+  /** Write-buffer length per stream at the last tick. */
+  last: Map<Stream, number>
+  intervalMs: number
+}
+
+const watched = new Set<Watched>()
+let timer: NodeJS.Timeout | undefined
+let timerInterval = 0
+
+function ensureTimer (intervalMs: number): void {
+  if (timer != null && timerInterval <= intervalMs) return
+  if (timer != null) clearInterval(timer)
+  timerInterval = intervalMs
+  timer = setInterval(() => { for (const w of watched) tick(w) }, intervalMs)
   timer.unref()
-  return () => { clearInterval(timer) }
+}
+
+function tick (w: Watched): void {
+  for (const t of w.targets) {
+    const s = t.stream
+    const buffered = s.writeBufferLength
+    if (s.status !== 'open' || buffered === 0) { w.last.delete(s); continue }
+    const progressed = w.last.get(s) !== buffered
+    w.last.set(s, buffered)
+    if (progressed) continue
+    const chain = chainOf(t)
+    for (let i = 0; i < chain.length; i++) {
+      const layer = chain[i]
+      if (typeof layer?.dispatchEvent !== 'function') break // reached the socket
+      const below = chain[i + 1]
+      const belowBlocked = below != null && blocked(below)
+      if (layer.sendWindowCapacity === 0) break // legit: the remote has not granted window
+      if (layer.writableNeedsDrain === true && !belowBlocked) {
+        log('layer %d of stream %s waits for a drain that will not come: replaying it', i, s.id)
+        layer.dispatchEvent(new Event('drain'))
+        break
+      }
+      if (layer.writableNeedsDrain !== true && (layer.writeBufferLength ?? 0) > 0 && !belowBlocked) {
+        log('layer %d of stream %s holds %d bytes with nothing to wait for: re-running its send queue', i, s.id, layer.writeBufferLength)
+        try { layer.send(new Uint8Array(0)) } catch {}
+        break
+      }
+      if (!belowBlocked) break
+    }
+  }
 }

@@ -86,14 +86,28 @@ export function internetChecksum (b: Uint8Array, start = 0, end = b.length): num
 }
 
 /**
+ * Whether an address can be the source of a datagram that gets an ICMP
+ * error: not 0.0.0.0/8, loopback, multicast, class E or broadcast.
+ */
+function isSingleHost (ip: number): boolean {
+  const first = ip >>> 24
+  return first !== 0 && first !== 127 && first < 224
+}
+
+/**
  * Build an ICMP destination-unreachable packet (type 3) from `from` back to
  * the sender of `original`, quoting its header and first 8 payload bytes as
  * RFC 792 asks. Returns undefined for packets that must never trigger an
- * ICMP error (ICMP errors themselves, non-IPv4, malformed).
+ * ICMP error (ICMP errors themselves, non-initial fragments, sources that are
+ * not a single host, non-IPv4, malformed).
  */
 export function icmpUnreachable (original: Uint8Array, code: number, from: number): Uint8Array | undefined {
   const h = parseIpv4(original)
   if (h == null) return undefined
+  // no ICMP error for a non-initial fragment, nor to a source that is not one host (RFC 1122 3.2.2):
+  // a later fragment's payload does not start with the transport header either
+  const fragmentOffset = ((original[6] & 0x1f) << 8) | original[7]
+  if (fragmentOffset !== 0 || !isSingleHost(h.src)) return undefined
   // never answer an ICMP error with an ICMP error (RFC 1122 3.2.2)
   if (h.protocol === IP_PROTOCOL.ICMP && h.headerLength < original.length) {
     const type = original[h.headerLength]

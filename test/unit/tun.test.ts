@@ -101,6 +101,11 @@ describe('TUN IPv4 helpers', () => {
     // an ICMP error (type 3) gets no error back; an echo request does
     assert.equal(icmpUnreachable(ipv4('10.64.1.2', '10.64.9.9', new Uint8Array([3, 1, 0, 0, 0, 0, 0, 0]), 1), 1, 1), undefined)
     assert.notEqual(icmpUnreachable(ipv4('10.64.1.2', '10.64.9.9', new Uint8Array([8, 0, 0, 0, 0, 0, 0, 0]), 1), 1, 1), undefined)
+    // nor a later fragment, nor a source that is not one host (RFC 1122 3.2.2)
+    const fragment = ipv4('10.64.1.2', '10.64.9.9', randomBytes(16)); fragment[7] = 2
+    assert.equal(icmpUnreachable(fragment, 1, 1), undefined)
+    assert.equal(icmpUnreachable(ipv4('0.0.0.0', '10.64.9.9'), 1, 1), undefined)
+    assert.equal(icmpUnreachable(ipv4('224.0.0.5', '10.64.9.9'), 1, 1), undefined)
   })
 })
 

@@ -164,8 +164,16 @@ export function createPeerLinks (init: PeerLinksInit, components: PeerLinksCompo
     }, (err: Error) => {
       if (link.opening !== controller) return
       link.opening = undefined
-      // an inbound stream may have arrived meanwhile
-      if (link.current != null) return
+      // an inbound stream may have arrived meanwhile: it takes what was queued
+      const writable = [...link.streams].reverse().find(isWritable)
+      if (writable != null) {
+        link.current = writable
+        const q = link.queued
+        link.queued = []
+        link.queuedBytes = 0
+        for (const f of q) writable.send(f)
+        return
+      }
       link.failedUntil = Date.now() + retryInterval
       link.lastError = err.message
       const q = link.queued

@@ -67,6 +67,8 @@ export interface TunModeComponents {
   openDevice?: (init: TunDeviceInit) => Promise<TunDevice>
   /** Interface setup (tests inject one). @default configureInterface */
   configure?: (c: InterfaceConfig) => Promise<void>
+  /** Interface removal at stop (tests inject one, so they never touch a real interface). @default removeInterface */
+  unconfigure?: (name: string) => Promise<void>
 }
 
 /** Why a packet was dropped. */
@@ -334,7 +336,7 @@ export async function startTunMode (init: TunModeInit, components: TunModeCompon
     links.closeAll()
     await device.close()
     // the kernel deletes a closed non-persistent TUN interface and its routes; make sure
-    await removeInterface(device.name)
+    await (components.unconfigure ?? removeInterface)(device.name)
   }
 
   try {

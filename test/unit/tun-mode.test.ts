@@ -29,6 +29,8 @@ interface Harness {
   libp2p: FakeLibp2p
   allow: FakeAllowList
   configured: InterfaceConfig[]
+  /** Interfaces removed at stop. */
+  removed: string[]
   events: TunEvent[]
   /** Every open: peer, protocol and how to settle it. */
   opens: Array<{ peerId: string, protocol: string, resolve: (s: FakeStream) => void, reject: (err: Error) => void }>
@@ -51,6 +53,7 @@ describe('TUN mode', () => {
     const libp2p = fakeLibp2p()
     const allow = fakeAllowList([me, a, b])
     const configured: InterfaceConfig[] = []
+    const removed: string[] = []
     const events: TunEvent[] = []
     const opens: Harness['opens'] = []
     const tun = await startTunMode({ address: own, interface: 'peerut0', onEvent: e => { events.push(e) }, ...init }, {
@@ -60,12 +63,13 @@ describe('TUN mode', () => {
       allow,
       openDevice,
       configure: async (c) => { configured.push(c) },
+      unconfigure: async (name) => { removed.push(name) },
       open: async (peerId, protocol, { signal }) => await new Promise<{ stream: Stream, path: string }>((resolve, reject) => {
         signal.addEventListener('abort', () => { reject(signal.reason) })
         opens.push({ peerId, protocol, resolve: (s) => { resolve({ stream: s.stream, path: 'direct' }) }, reject })
       })
     })
-    return { tun, device, libp2p, allow, configured, events, opens, own, vip: (peerId) => vips.assign(peerId) }
+    return { tun, device, libp2p, allow, configured, removed, events, opens, own, vip: (peerId) => vips.assign(peerId) }
   }
 
   /** Check `p` is an ICMP destination-unreachable with `code` from 10.64.0.1 about `original`. */
@@ -98,14 +102,14 @@ describe('TUN mode', () => {
     const vips = createVirtualIpTable()
     for (const [init, message] of [[{ address: '10.64.0.2', mtu: 575 }, /bad TUN MTU 575/], [{ address: '10.64.0.2', mtu: 65536 }, /bad TUN MTU/], [{ address: '10.65.0.2' }, /bad TUN address 10.65.0.2/], [{ address: 'x' }, /bad TUN address/]] as const) {
       const { device, openDevice } = fakeDevice()
-      await assert.rejects(startTunMode(init, { libp2p: fakeLibp2p() as any, peerId: me, vips, allow: fakeAllowList([]), openDevice, configure: async () => {}, open: async () => { throw new Error('no') } }), { name: 'TunUnavailableError', message })
+      await assert.rejects(startTunMode(init, { libp2p: fakeLibp2p() as any, peerId: me, vips, allow: fakeAllowList([]), openDevice, configure: async () => {}, unconfigure: async () => {}, open: async () => { throw new Error('no') } }), { name: 'TunUnavailableError', message })
       assert.equal(device.init, undefined)
     }
     const { device, openDevice } = fakeDevice()
     const libp2p = fakeLibp2p()
     const allow = fakeAllowList([a])
     await assert.rejects(startTunMode({ address: '10.64.0.2' }, {
-      libp2p: libp2p as any, peerId: me, vips, allow, openDevice, configure: async () => { throw new Error('RTNETLINK answers: Operation not permitted') }, open: async () => { throw new Error('no') }
+      libp2p: libp2p as any, peerId: me, vips, allow, openDevice, configure: async () => { throw new Error('RTNETLINK answers: Operation not permitted') }, unconfigure: async () => {}, open: async () => { throw new Error('no') }
     }), /Operation not permitted/)
     assert.equal(device.closed, true)
     assert.equal(libp2p.handlers.size, 0)
@@ -287,6 +291,7 @@ describe('TUN mode', () => {
     assert.deepEqual(h.libp2p.unhandled, [PROTOCOL])
     assert.equal(h.libp2p.handlers.size, 0)
     assert.equal(h.device.closed, true)
+    assert.deepEqual(h.removed, [h.device.name], 'the interface is removed once')
     assert.equal(sa.status, 'aborted')
     assert.equal(h.allow.listeners(), 0)
     await settle()

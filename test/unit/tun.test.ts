@@ -1,17 +1,16 @@
 /**
- * TUN mode without a kernel interface: the wire framing, the IPv4/ICMP
- * helpers, crypto-key routing, the per-peer links over fake streams and
- * `startTunMode` with a fake device. The real device, interface and
- * namespaces are covered by test/lab/tun.test.ts.
+ * TUN mode without a kernel interface: moving links onto a better
+ * connection, the writable-stream fallback, and the peers list with
+ * revocation (the other unit tests are test/unit/tun-*.test.ts; the real
+ * device, interface and namespaces are test/lab/tun.test.ts).
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { createVirtualIpTable } from '../../src/index.js'
-import { checkInbound, routeOutbound } from '../../src/tun/crypto-key-routing.js'
-import { icmpUnreachable, intToIpv4, internetChecksum, ipv4ToInt, parseIpv4 } from '../../src/tun/ip-packet.js'
-import { createFrameDecoder, encodeFrames } from '../../src/tun/packet-framing.js'
+import { intToIpv4, internetChecksum, ipv4ToInt, parseIpv4 } from '../../src/tun/ip-packet.js'
+import { encodeFrames } from '../../src/tun/packet-framing.js'
 import { createPeerLinks } from '../../src/tun/peer-links.js'
 import { startTunMode } from '../../src/tun/tun-mode.js'
 import { peerIds } from '../fixtures/gateway.js'
@@ -46,88 +45,6 @@ class FakeStream extends EventTarget {
 }
 
 const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
-
-describe('TUN framing', () => {
-  it('round-trips packets split at every byte boundary', () => {
-    const packets = [randomBytes(1), randomBytes(300), randomBytes(1500), randomBytes(65535)]
-    const wire = encodeFrames(packets)
-    for (const cut of [1, 2, 3, 301, 304, 1805, wire.length - 1]) {
-      const got: Buffer[] = []
-      const d = createFrameDecoder(p => { got.push(Buffer.from(p)) })
-      d.push(wire.subarray(0, cut))
-      d.push(wire.subarray(cut))
-      assert.deepEqual(got, packets.map(p => Buffer.from(p)), `cut at ${cut}`)
-      assert.equal(d.pending, 0)
-    }
-    // byte by byte
-    const got: Buffer[] = []
-    const d = createFrameDecoder(p => { got.push(Buffer.from(p)) })
-    for (let i = 0; i < wire.length; i++) d.push(wire.subarray(i, i + 1))
-    assert.equal(got.length, 4)
-    assert.deepEqual(got[3], Buffer.from(packets[3]))
-  })
-
-  it('refuses a zero or oversized length as a corrupt stream', () => {
-    assert.throws(() => { createFrameDecoder(() => {}).push(new Uint8Array([0, 0, 1])) }, { name: 'TunFrameError' })
-    assert.throws(() => { createFrameDecoder(() => {}, 1500).push(new Uint8Array([0x05, 0xdd])) }, { name: 'TunFrameError' })
-    assert.throws(() => encodeFrames([new Uint8Array(0)]), { name: 'TunFrameError' })
-    assert.throws(() => encodeFrames([new Uint8Array(65536)]), { name: 'TunFrameError' })
-  })
-})
-
-describe('TUN IPv4 helpers', () => {
-  it('parses well-formed IPv4 and nothing else', () => {
-    const p = ipv4('10.64.1.2', '10.64.3.4')
-    assert.deepEqual(parseIpv4(p), { src: ipv4ToInt('10.64.1.2'), dst: ipv4ToInt('10.64.3.4'), protocol: 17, headerLength: 20, totalLength: 28 })
-    assert.equal(parseIpv4(p.subarray(0, 19)), undefined)
-    assert.equal(parseIpv4(p.subarray(0, 27)), undefined, 'total length beyond the buffer')
-    const v6 = new Uint8Array(40); v6[0] = 0x60
-    assert.equal(parseIpv4(v6), undefined)
-    assert.equal(intToIpv4(ipv4ToInt('10.64.255.1')), '10.64.255.1')
-    assert.ok(Number.isNaN(ipv4ToInt('10.64.256.1')))
-  })
-
-  it('builds a checksummed ICMP unreachable that quotes the header and 8 bytes, and never answers an ICMP error', () => {
-    const original = ipv4('10.64.1.2', '10.64.9.9', randomBytes(100))
-    const icmp = icmpUnreachable(original, 13, ipv4ToInt('10.64.0.1'))!
-    const h = parseIpv4(icmp)!
-    assert.equal(intToIpv4(h.src), '10.64.0.1')
-    assert.equal(intToIpv4(h.dst), '10.64.1.2')
-    assert.equal(h.protocol, 1)
-    assert.equal(internetChecksum(icmp, 0, 20), 0, 'IP header checksum')
-    assert.equal(internetChecksum(icmp, 20, icmp.length), 0, 'ICMP checksum')
-    assert.deepEqual([icmp[20], icmp[21]], [3, 13])
-    assert.deepEqual(Buffer.from(icmp.subarray(28)), Buffer.from(original.subarray(0, 28)))
-    // an ICMP error (type 3) gets no error back; an echo request does
-    assert.equal(icmpUnreachable(ipv4('10.64.1.2', '10.64.9.9', new Uint8Array([3, 1, 0, 0, 0, 0, 0, 0]), 1), 1, 1), undefined)
-    assert.notEqual(icmpUnreachable(ipv4('10.64.1.2', '10.64.9.9', new Uint8Array([8, 0, 0, 0, 0, 0, 0, 0]), 1), 1, 1), undefined)
-    // nor a later fragment, nor a source that is not one host (RFC 1122 3.2.2)
-    const fragment = ipv4('10.64.1.2', '10.64.9.9', randomBytes(16)); fragment[7] = 2
-    assert.equal(icmpUnreachable(fragment, 1, 1), undefined)
-    assert.equal(icmpUnreachable(ipv4('0.0.0.0', '10.64.9.9'), 1, 1), undefined)
-    assert.equal(icmpUnreachable(ipv4('224.0.0.5', '10.64.9.9'), 1, 1), undefined)
-  })
-})
-
-describe('TUN crypto-key routing', () => {
-  const peer = ipv4ToInt('10.64.1.2')
-  const me = ipv4ToInt('10.64.3.4')
-  it('accepts only the sending peer\'s source to our address', () => {
-    assert.equal(checkInbound(ipv4('10.64.1.2', '10.64.3.4'), peer, me), 'accept')
-    assert.equal(checkInbound(ipv4('10.64.7.7', '10.64.3.4'), peer, me), 'spoofedSource')
-    assert.equal(checkInbound(ipv4('10.64.1.2', '10.64.5.5'), peer, me), 'foreignDestination')
-    assert.equal(checkInbound(new Uint8Array(10), peer, me), 'malformed')
-  })
-
-  it('routes by destination; broadcast and multicast without ICMP', () => {
-    const lookup = (d: number): string | undefined => d === peer ? 'P' : undefined
-    const bcast = ipv4ToInt('10.64.255.255')
-    assert.deepEqual(routeOutbound(ipv4('10.64.3.4', '10.64.1.2'), lookup, bcast), { kind: 'peer', peerId: 'P', dst: peer })
-    assert.deepEqual(routeOutbound(ipv4('10.64.3.4', '10.64.8.8'), lookup, bcast), { kind: 'noRoute', dst: ipv4ToInt('10.64.8.8'), silent: false })
-    assert.equal((routeOutbound(ipv4('10.64.3.4', '224.0.0.251'), lookup, bcast) as any).silent, true)
-    assert.equal((routeOutbound(ipv4('10.64.3.4', '10.64.255.255'), lookup, bcast) as any).silent, true)
-  })
-})
 
 describe('TUN peer links', () => {
   it('queues while the link opens, then sends in order; a newer inbound stream takes over', async () => {
@@ -177,6 +94,19 @@ describe('TUN peer links', () => {
     assert.equal(links.send('P', new Uint8Array([0, 1, 1])), 'unreachable')
   })
 
+  it('a failed open while the only stream is closing reports the queued frames instead of holding them', async () => {
+    const links = createPeerLinks({ retryInterval: 60_000 }, { open: async () => { throw new Error('no route') } })
+    let reported = -1
+    links.onUnreachable = (_p, _err, queued) => { reported = queued.length }
+    const s = new FakeStream()
+    links.accept('P', s as any, 'direct')
+    s.writeStatus = 'closing'
+    assert.equal(links.send('P', new Uint8Array([0, 1, 1])), 'queued')
+    await tick()
+    assert.equal(reported, 1)
+    assert.equal(links.send('P', new Uint8Array([0, 1, 2])), 'unreachable', 'no new dial before the retry interval')
+  })
+
   it('drops past the write-buffer limit, and moving the link closes the older streams', async () => {
     const links = createPeerLinks({ maxWriteBuffer: 100 }, { open: async () => { throw new Error('unused') } })
     const s1 = new FakeStream()
@@ -222,6 +152,7 @@ describe('startTunMode with a fake device', () => {
       allow,
       openDevice: async () => device,
       configure: async () => {},
+      unconfigure: async () => {},
       open: async () => { const s = new FakeStream(); streams.push(s); return { stream: s as any, path: 'direct' } }
     })
     return { tun, me, friend, stranger, vips, allowed, allow, device, written, streams, libp2p, handler: () => handler }

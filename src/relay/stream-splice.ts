@@ -46,10 +46,12 @@ function toBytes (data: any): Uint8Array {
  * Each direction: `message` → `dst.send()`; when `dst.writeBufferLength`
  * passes the high-water mark the source is paused (yamux then stops granting
  * window, so the sender stalls at the far end, not in the relay), and resumed
- * on `dst`'s `idle` event. A pause asked for while `resume()` dispatches is
- * re-applied afterwards (the `resume()` bug, PITFALLS 8). A FIN travels as a
- * FIN; a reset, or a close without FIN (a dead connection), resets the other
- * side, so no end ever sees a truncated stream as a clean EOF.
+ * on `dst`'s `idle` event, in a microtask: `idle` fires inside `dst`'s send
+ * loop, where a `send()` is queued but not flushed. A pause asked for while
+ * `resume()` dispatches is re-applied afterwards (the `resume()` bug,
+ * PITFALLS 8). A FIN travels as a FIN; a reset, or a close without FIN (a
+ * dead connection), resets the other side, so no end ever sees a truncated
+ * stream as a clean EOF.
  */
 export async function spliceStreams (a: Stream, b: Stream, options: StreamSpliceOptions = {}): Promise<StreamSpliceResult> {
   const hwm = options.highWaterMark ?? 256 * 1024
@@ -105,8 +107,10 @@ export async function spliceStreams (a: Stream, b: Stream, options: StreamSplice
           else { try { src.pause() } catch {} }
         }
       }
-      const onIdle = (): void => {
-        if (!pausedForDst) return
+      let resumeQueued = false
+      const resumeSrc = (): void => {
+        resumeQueued = false
+        if (!pausedForDst || finished) return
         pausedForDst = false
         if (src.readStatus !== 'paused') return
         resuming = true
@@ -114,6 +118,14 @@ export async function spliceStreams (a: Stream, b: Stream, options: StreamSplice
         try { src.resume() } catch {}
         resuming = false
         if (pauseAfterResume && (src.readStatus as string) === 'readable') { try { src.pause() } catch {} }
+      }
+      const onIdle = (): void => {
+        // `idle` is dispatched from inside dst's send loop, while it still counts as sending:
+        // bytes handed to dst.send() right now (what resume() dispatches) would be queued
+        // and never flushed, and src paused again behind them (a lost wakeup). Resume after it.
+        if (!pausedForDst || resumeQueued) return
+        resumeQueued = true
+        queueMicrotask(resumeSrc)
       }
       const onFin = (): void => { fin = true }
       const onEnd = (): void => {

@@ -8,6 +8,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { installWebSocket } from './polyfill.js'
 import { hopServer } from './relay/hop-server.js'
+import { batchWindowUpdates } from './transport-tuning.js'
 import { loadUdpTransport } from './udp-transport.js'
 import {
   DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, UDP_MAX_READ_BUFFER, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
@@ -142,7 +143,8 @@ export type PeerupLibp2p = Libp2p<Record<string, any>>
 
 /**
  * Build (but do not start) a libp2p node: TCP + WebSockets, Noise, yamux
- * tuned for bulk tunnels, circuit relay v2 transport, identify, ping and
+ * tuned for bulk tunnels (window sizes, and batched window updates from
+ * `transport-tuning.ts`), circuit relay v2 transport, identify, ping and
  * DCUtR; and, for relays, the circuit relay v2 server with deliberate limits.
  *
  * The caller must have imported `peerup/polyfill` first on Node 20.
@@ -234,7 +236,8 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     },
     transports: [...transports, ...extraTransports],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({
+    // window updates in half-window steps, not one per frame (transport-tuning.ts)
+    streamMuxers: [batchWindowUpdates(yamux({
       maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
       maxOutboundStreams: MAX_STREAMS_PER_CONNECTION,
       maxEarlyStreams: 64,
@@ -245,7 +248,7 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
         maxWriteBufferLength: YAMUX_MAX_WRITE_BUFFER,
         inactivityTimeout: 0
       }
-    } as any)],
+    } as any))],
     connectionGater: init.connectionGater,
     connectionManager: {
       maxConnections,

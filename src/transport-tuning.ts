@@ -1,0 +1,52 @@
+/**
+ * Per-byte cost of the js-libp2p wire path (TCP → Noise → yamux), cut where
+ * the stock modules spend CPU on bookkeeping rather than on bytes. Each fix
+ * keeps the wire format and the flow-control semantics; a relayed tunnel
+ * crosses these layers twice on each of its three processes, so it gains the
+ * most (docs/PERFORMANCE.md, bench/relay-ab.ts).
+ *
+ * - {@link batchWindowUpdates}: yamux grants receive window in half-window
+ *   steps instead of after every frame.
+ *
+ * They reach into internals of @chainsafe/libp2p-yamux 8 (the version
+ * pinned in package.json); `test/unit/transport-tuning.test.ts` checks the behaviour
+ * they rely on.
+ */
+import { StreamState } from '@chainsafe/libp2p-yamux/stream'
+import { YAMUX_WINDOW_UPDATE_FRACTION } from './constants.js'
+
+/**
+ * Wrap a yamux factory (`yamux({...})`) so that its streams send a
+ * WINDOW_UPDATE only once the consumed part of the receive window reaches
+ * {@link YAMUX_WINDOW_UPDATE_FRACTION} of it, as go-yamux does.
+ * @chainsafe/libp2p-yamux 8 grants window after *every* DATA frame it
+ * receives, so each frame costs a second, tiny frame back (header, Noise
+ * prefix and tag, a socket write and a read at each end). On a relayed
+ * tunnel those updates cross the relay as separate messages: they were half
+ * of all the messages the relay forwarded. The sender always keeps at least
+ * the rest of the window, so it never waits for the batched update.
+ */
+export function batchWindowUpdates<F extends (...args: any[]) => any> (factory: F): F {
+  return ((...args: any[]) => {
+    const muxerFactory = factory(...args)
+    const createStreamMuxer = muxerFactory.createStreamMuxer.bind(muxerFactory)
+    muxerFactory.createStreamMuxer = (maConn: any) => {
+      const muxer = createStreamMuxer(maConn)
+      const newStream = muxer._newStream
+      if (typeof newStream !== 'function') return muxer
+      muxer._newStream = function (this: any, ...streamArgs: any[]) {
+        const stream = newStream.apply(this, streamArgs)
+        const sendWindowUpdate = stream.sendWindowUpdate
+        stream.sendWindowUpdate = function (this: any) {
+          // SYN/ACK, paused and resumed streams take the stock path
+          if (this.state === StreamState.Established &&
+            this.recvWindow - this.recvWindowCapacity < this.recvWindow * YAMUX_WINDOW_UPDATE_FRACTION) return
+          sendWindowUpdate.call(this)
+        }
+        return stream
+      }
+      return muxer
+    }
+    return muxerFactory
+  }) as F
+}

@@ -8,7 +8,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { installWebSocket } from './polyfill.js'
 import { hopServer } from './relay/hop-server.js'
-import { batchWindowUpdates } from './transport-tuning.js'
+import { batchWindowUpdates, cheapNoiseLengthDecoder } from './transport-tuning.js'
 import { loadUdpTransport } from './udp-transport.js'
 import {
   DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, UDP_MAX_READ_BUFFER, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
@@ -143,7 +143,7 @@ export type PeerupLibp2p = Libp2p<Record<string, any>>
 
 /**
  * Build (but do not start) a libp2p node: TCP + WebSockets, Noise, yamux
- * tuned for bulk tunnels (window sizes, and batched window updates from
+ * tuned for bulk tunnels (window sizes, and the per-byte fixes of
  * `transport-tuning.ts`), circuit relay v2 transport, identify, ping and
  * DCUtR; and, for relays, the circuit relay v2 server with deliberate limits.
  *
@@ -225,7 +225,7 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
       if (listen.length > 0 && !listen.includes('/webrtc')) listen.push('/webrtc')
     }
   }
-  return await createLibp2p({
+  const node = await createLibp2p({
     privateKey: init.privateKey,
     start: false,
     addresses: {
@@ -261,4 +261,6 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     connectionMonitor: { enabled: true, abortConnectionOnPingFailure: false } as any,
     services
   }) as PeerupLibp2p
+  node.addEventListener('connection:open', (evt) => { cheapNoiseLengthDecoder(evt.detail) })
+  return node
 }

@@ -7,9 +7,10 @@
  *
  * - {@link batchWindowUpdates}: yamux grants receive window in half-window
  *   steps instead of after every frame.
+ * - {@link cheapNoiseLengthDecoder}: no stack trace per TCP read.
  *
- * They reach into internals of @chainsafe/libp2p-yamux 8 (the version
- * pinned in package.json); `test/unit/transport-tuning.test.ts` checks the behaviour
+ * They reach into internals of @chainsafe/libp2p-yamux 8 and
+ * @chainsafe/libp2p-noise 17 (the versions pinned in package.json); `test/unit/transport-tuning.test.ts` checks the behaviour
  * they rely on.
  */
 import { StreamState } from '@chainsafe/libp2p-yamux/stream'
@@ -49,4 +50,28 @@ export function batchWindowUpdates<F extends (...args: any[]) => any> (factory: 
     }
     return muxerFactory
   }) as F
+}
+
+/** Thrown (never created anew) when fewer than two bytes of a Noise length prefix have arrived. */
+const NEED_MORE = new RangeError('incomplete Noise length prefix')
+
+function uint16BEDecode (data: Uint8Array | { byteLength: number, getUint16: (i: number) => number }): number {
+  if (data.byteLength < 2) throw NEED_MORE
+  if (data instanceof Uint8Array) return (data[0] << 8) + data[1]
+  return data.getUint16(0)
+}
+
+/**
+ * Give a connection's Noise stream a length decoder that does not build an
+ * Error per TCP read. The decoder signals "need more bytes" by throwing a
+ * RangeError, and Noise's throws a new one, stack trace included, every
+ * time the buffered bytes are used up: once per read, 3% of the CPU of a
+ * relayed tunnel. Call it from `connection:open`; connections that are not
+ * Noise-encrypted are left alone.
+ */
+export function cheapNoiseLengthDecoder (connection: unknown): void {
+  const encrypted = (connection as any)?.muxer?.maConn
+  const decoder = encrypted?.decoder
+  if (encrypted?.handshake == null || typeof decoder?.lengthDecoder !== 'function') return
+  decoder.lengthDecoder = uint16BEDecode
 }

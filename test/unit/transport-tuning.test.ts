@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { multiaddrConnectionPair } from '@libp2p/utils'
-import { batchWindowUpdates } from '../../src/transport-tuning.js'
+import { batchWindowUpdates, cheapNoiseLengthDecoder } from '../../src/transport-tuning.js'
 
 const MiB = 1024 * 1024
 const WINDOW = 4 * MiB
@@ -62,5 +62,22 @@ describe('transport tuning', () => {
     // batched: at most one per half window consumed, plus a few at window boundaries
     assert.ok(batched.windowUpdates <= Math.ceil(data.length / (WINDOW / 2)) + 2, `batched: ${batched.windowUpdates} updates for ${batched.dataFrames} frames`)
     assert.ok(batched.windowUpdates < stock.windowUpdates / 4, `batched ${batched.windowUpdates} vs stock ${stock.windowUpdates}`)
+  })
+
+  it('cheapNoiseLengthDecoder: same lengths, and "need more" is a RangeError without a fresh stack', () => {
+    const decoder: any = { lengthDecoder: () => 0 }
+    cheapNoiseLengthDecoder({ muxer: { maConn: { handshake: {}, decoder } } })
+    assert.equal(decoder.lengthDecoder(Uint8Array.from([0x12, 0x34, 0x56])), 0x1234)
+    assert.equal(decoder.lengthDecoder({ byteLength: 3, getUint16: () => 0xfff0 }), 0xfff0)
+    let first: unknown
+    let second: unknown
+    try { decoder.lengthDecoder(new Uint8Array(1)) } catch (err) { first = err }
+    try { decoder.lengthDecoder(new Uint8Array(0)) } catch (err) { second = err }
+    assert.ok(first instanceof RangeError)
+    assert.equal(first, second, 'one preallocated error')
+    // not a Noise connection: untouched
+    const other: any = { lengthDecoder: () => 7 }
+    cheapNoiseLengthDecoder({ muxer: { maConn: { decoder: other } } })
+    assert.equal(other.lengthDecoder(), 7)
   })
 })

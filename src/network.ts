@@ -4,11 +4,10 @@ import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay
 import { dcutr } from '@libp2p/dcutr'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { installWebSocket } from './polyfill.js'
 import { hopServer } from './relay/hop-server.js'
-import { batchWindowUpdates, cheapNoiseLengthDecoder } from './transport-tuning.js'
+import { batchWindowUpdates, cheapNoiseLengthDecoder, corkedTcp } from './transport-tuning.js'
 import { loadUdpTransport } from './udp-transport.js'
 import {
   DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, UDP_MAX_READ_BUFFER, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
@@ -201,7 +200,7 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     })
   }
   const listen = [...(init.listen ?? ['/ip4/0.0.0.0/tcp/0'])]
-  const transports: any[] = [tcp()]
+  const transports: any[] = [corkedTcp()]
   if (init.websockets ?? listen.some(isWebSocketAddr)) {
     await installWebSocket()
     const { webSockets } = await import('@libp2p/websockets')

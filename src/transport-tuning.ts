@@ -7,12 +7,16 @@
  *
  * - {@link batchWindowUpdates}: yamux grants receive window in half-window
  *   steps instead of after every frame.
+ * - {@link corkedTcp}: one `writev` per batch of Noise messages instead of a
+ *   `write` per buffer (length prefix, ciphertext pieces, tag).
  * - {@link cheapNoiseLengthDecoder}: no stack trace per TCP read.
  *
- * They reach into internals of @chainsafe/libp2p-yamux 8 and
- * @chainsafe/libp2p-noise 17 (the versions pinned in package.json); `test/unit/transport-tuning.test.ts` checks the behaviour
+ * They reach into internals of @chainsafe/libp2p-yamux 8,
+ * @chainsafe/libp2p-noise 17 and @libp2p/tcp 11 (the versions pinned in
+ * package.json); `test/unit/transport-tuning.test.ts` checks the behaviour
  * they rely on.
  */
+import { tcp, type TCPOptions } from '@libp2p/tcp'
 import { StreamState } from '@chainsafe/libp2p-yamux/stream'
 import { YAMUX_WINDOW_UPDATE_FRACTION } from './constants.js'
 
@@ -50,6 +54,59 @@ export function batchWindowUpdates<F extends (...args: any[]) => any> (factory: 
     }
     return muxerFactory
   }) as F
+}
+
+/** One `writev` for everything a send hands the socket (Noise emits prefix, ciphertext and tag as separate buffers). */
+function corkedSendData (this: any, data: Iterable<Uint8Array>): { sentBytes: number, canSendMore: boolean } {
+  const socket = this.socket
+  let sentBytes = 0
+  let canSendMore = true
+  socket.cork()
+  try {
+    for (const buf of data) {
+      sentBytes += buf.byteLength
+      canSendMore = socket.write(buf)
+    }
+  } finally {
+    socket.uncork()
+  }
+  return { sentBytes, canSendMore }
+}
+
+function corkingUpgrader (upgrader: any): any {
+  if (upgrader == null) return upgrader
+  return new Proxy(upgrader, {
+    get (target, prop) {
+      if (prop === 'upgradeInbound' || prop === 'upgradeOutbound') {
+        return async (maConn: any, opts: any) => {
+          if (maConn?.socket != null && typeof maConn.sendData === 'function') maConn.sendData = corkedSendData
+          return await target[prop](maConn, opts)
+        }
+      }
+      const v = Reflect.get(target, prop, target)
+      return typeof v === 'function' ? v.bind(target) : v
+    }
+  })
+}
+
+/**
+ * The TCP transport (`@libp2p/tcp`), with each send written as one corked
+ * batch. The stock connection calls `socket.write()` once per buffer, and a
+ * Noise message is at least three (2-byte length, ciphertext, 16-byte tag):
+ * with `noDelay` every one is its own syscall and TCP segment, and the peer
+ * wakes up for each. Backpressure is unchanged: the result of the last
+ * `write()` is reported, as before.
+ */
+export function corkedTcp (init: TCPOptions = {}): ReturnType<typeof tcp> {
+  const factory = tcp(init)
+  return (components) => {
+    const transport: any = factory(components)
+    const dial = transport.dial.bind(transport)
+    const createListener = transport.createListener.bind(transport)
+    transport.dial = async (ma: any, options: any) => await dial(ma, { ...options, upgrader: corkingUpgrader(options.upgrader) })
+    transport.createListener = (options: any) => createListener({ ...options, upgrader: corkingUpgrader(options.upgrader) })
+    return transport
+  }
 }
 
 /** Thrown (never created anew) when fewer than two bytes of a Noise length prefix have arrived. */

@@ -25,6 +25,8 @@ export const YAMUX_INITIAL_WINDOW = 4 * 1024 * 1024
  * connection past 16 MiB. So window and read buffer stay well under 16 MiB.
  */
 export const YAMUX_MAX_WINDOW = 6 * 1024 * 1024
+/** yamux: send a WINDOW_UPDATE once this fraction of the receive window is consumed (stock yamux 8: after every frame). */
+export const YAMUX_WINDOW_UPDATE_FRACTION = 0.5
 /** yamux: read buffer a paused stream may hold before it is reset; ≥ 2 windows for the `resume()` bug (PITFALLS 8), < 16 MiB for Noise. */
 export const YAMUX_MAX_READ_BUFFER = 15 * 1024 * 1024
 /** yamux: per-stream write buffer cap; our proxy stops reading its source well before this. */

@@ -4,11 +4,11 @@ import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay
 import { dcutr } from '@libp2p/dcutr'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { isMeshAddress } from './mesh-range.js'
 import { installWebSocket } from './polyfill.js'
 import { hopServer } from './relay/hop-server.js'
+import { batchWindowUpdates, cheapNoiseLengthDecoder, corkedTcp } from './transport-tuning.js'
 import { loadUdpTransport } from './udp-transport.js'
 import {
   DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, UDP_MAX_READ_BUFFER, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
@@ -155,7 +155,8 @@ export type PeerupLibp2p = Libp2p<Record<string, any>>
 
 /**
  * Build (but do not start) a libp2p node: TCP + WebSockets, Noise, yamux
- * tuned for bulk tunnels, circuit relay v2 transport, identify, ping and
+ * tuned for bulk tunnels (window sizes, and the per-byte fixes of
+ * `transport-tuning.ts`), circuit relay v2 transport, identify, ping and
  * DCUtR; and, for relays, the circuit relay v2 server with deliberate limits.
  *
  * The caller must have imported `peerup/polyfill` first on Node 20.
@@ -222,7 +223,7 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     })
   }
   const listen = [...(init.listen ?? ['/ip4/0.0.0.0/tcp/0'])]
-  const transports: any[] = [tcp()]
+  const transports: any[] = [corkedTcp()]
   if (init.websockets ?? listen.some(isWebSocketAddr)) {
     await installWebSocket()
     const { webSockets } = await import('@libp2p/websockets')
@@ -246,7 +247,7 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
       if (listen.length > 0 && !listen.includes('/webrtc')) listen.push('/webrtc')
     }
   }
-  return await createLibp2p({
+  const node = await createLibp2p({
     privateKey: init.privateKey,
     start: false,
     addresses: {
@@ -259,7 +260,8 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     },
     transports: [...transports, ...extraTransports],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({
+    // window updates in half-window steps, not one per frame (transport-tuning.ts)
+    streamMuxers: [batchWindowUpdates(yamux({
       maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
       maxOutboundStreams: MAX_STREAMS_PER_CONNECTION,
       maxEarlyStreams: 64,
@@ -270,7 +272,7 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
         maxWriteBufferLength: YAMUX_MAX_WRITE_BUFFER,
         inactivityTimeout: 0
       }
-    } as any)],
+    } as any))],
     connectionGater: init.connectionGater,
     connectionManager: {
       maxConnections,
@@ -283,4 +285,6 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     connectionMonitor: { enabled: true, abortConnectionOnPingFailure: false } as any,
     services
   }) as PeerupLibp2p
+  node.addEventListener('connection:open', (evt) => { cheapNoiseLengthDecoder(evt.detail) })
+  return node
 }

@@ -1,19 +1,9 @@
 import { VIP_NETWORK, VIP_PREFIX_LENGTH } from './constants.js'
+import { ipv4ToInt } from './ipv4.js'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 const NETWORK = ipv4ToInt(VIP_NETWORK)
 const MASK = (0xffffffff << (32 - VIP_PREFIX_LENGTH)) >>> 0
-
-function ipv4ToInt (ip: string): number {
-  const parts = ip.split('.')
-  if (parts.length !== 4) return NaN
-  let n = 0
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return NaN
-    n = n * 256 + Number(p)
-  }
-  return n
-}
 
 /**
  * Whether a multiaddr's IPv4 address lies in peerup's mesh range

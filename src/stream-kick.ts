@@ -59,7 +59,7 @@ function chainOf (t: KickTarget): any[] {
  * Returns a function that unregisters the streams.
  */
 export function kickStuckWrites (targets: KickTarget[], intervalMs = STREAM_KICK_INTERVAL): () => void {
-  const entry: Watched = { targets, last: new Map(), intervalMs }
+  const entry: Watched = { targets, last: new Map() }
   watched.add(entry)
   ensureTimer(intervalMs)
   return () => {
@@ -72,7 +72,6 @@ interface Watched {
   targets: KickTarget[]
   /** Write-buffer length per stream at the last tick. */
   last: Map<Stream, number>
-  intervalMs: number
 }
 
 const watched = new Set<Watched>()

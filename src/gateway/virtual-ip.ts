@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../atomic-write.js'
 import { VIP_MAX_NAMES_PER_PEER, VIP_NETWORK, VIP_PREFIX_LENGTH, VIP_RESERVED } from '../constants.js'
 import { VirtualIpExhaustedError } from '../errors.js'
 import { parsePeerId } from '../identity.js'
+import { intToIpv4, ipv4ToInt } from '../ipv4.js'
 
 const log = logger('peerup:gateway:vip')
 
@@ -84,23 +85,10 @@ export interface VirtualIpTableInit {
   hash?: (peerId: string) => number
 }
 
-const NETWORK = ipToInt(VIP_NETWORK)
+const NETWORK = ipv4ToInt(VIP_NETWORK)
 const HOST_BITS = 32 - VIP_PREFIX_LENGTH
 const SIZE = 2 ** HOST_BITS
 const MASK = ((0xffffffff << HOST_BITS) >>> 0)
-
-/** A dotted IPv4 address as an unsigned integer; NaN when malformed. */
-function ipToInt (ip: string): number {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip)
-  if (m == null) return NaN
-  const parts = m.slice(1).map(Number)
-  if (parts.some(p => p > 255)) return NaN
-  return ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0
-}
-
-function intToIp (n: number): string {
-  return [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].join('.')
-}
 
 function defaultHash (peerId: string): number {
   return createHash('sha256').update(peerId).digest().readUInt32BE(0)
@@ -130,14 +118,14 @@ class Table implements VirtualIpTable {
   private readonly hash: (peerId: string) => number
 
   constructor (private readonly init: VirtualIpTableInit) {
-    this.reserved = new Set((init.reserved ?? VIP_RESERVED).map(ipToInt))
+    this.reserved = new Set((init.reserved ?? VIP_RESERVED).map(ipv4ToInt))
     this.maxNames = init.maxNamesPerPeer ?? VIP_MAX_NAMES_PER_PEER
     this.hash = init.hash ?? defaultHash
     this.load()
   }
 
   contains (ip: string): boolean {
-    const n = ipToInt(ip)
+    const n = ipv4ToInt(ip)
     return !Number.isNaN(n) && ((n & MASK) >>> 0) === NETWORK
   }
 
@@ -147,7 +135,7 @@ class Table implements VirtualIpTable {
   }
 
   preferred (peerId: string): string {
-    return intToIp((NETWORK | this.probe(peerId, () => false)) >>> 0)
+    return intToIpv4((NETWORK | this.probe(peerId, () => false)) >>> 0)
   }
 
   /** Linear probing from the peer's hashed host part to the first usable, free host. */
@@ -166,7 +154,7 @@ class Table implements VirtualIpTable {
     if (entry == null) {
       parsePeerId(peerId)
       const ip = (NETWORK | this.probe(peerId, (n) => this.ips.has(n))) >>> 0
-      entry = { ip: intToIp(ip), peerId, names: [] }
+      entry = { ip: intToIpv4(ip), peerId, names: [] }
       this.ips.set(ip, entry)
       this.peers.set(peerId, entry)
       changed = true
@@ -186,7 +174,7 @@ class Table implements VirtualIpTable {
   }
 
   byIp (ip: string): VirtualIpEntry | undefined {
-    const n = ipToInt(ip)
+    const n = ipv4ToInt(ip)
     if (Number.isNaN(n)) return undefined
     const e = this.ips.get(n)
     return e != null ? { ...e, names: [...e.names] } : undefined
@@ -216,7 +204,7 @@ class Table implements VirtualIpTable {
       return
     }
     for (const row of parsed.entries) {
-      const n = ipToInt(String(row?.ip))
+      const n = ipv4ToInt(String(row?.ip))
       const peerId = row?.peer_id
       const host = (n & ~MASK) >>> 0
       if (Number.isNaN(n) || ((n & MASK) >>> 0) !== NETWORK || !this.usable(host) || !isPeerId(peerId) ||
@@ -225,7 +213,7 @@ class Table implements VirtualIpTable {
         continue
       }
       const names = Array.isArray(row.names) ? row.names.filter((x): x is string => typeof x === 'string').slice(0, this.maxNames) : []
-      const entry = { ip: intToIp(n), peerId, names }
+      const entry = { ip: intToIpv4(n), peerId, names }
       this.ips.set(n, entry)
       this.peers.set(peerId, entry)
     }

@@ -4,6 +4,10 @@
  * reports a peer we cannot reach (instead of black-holing its packets).
  */
 
+import { readU32 } from '../ipv4.js'
+
+export { intToIpv4, ipv4ToInt } from '../ipv4.js'
+
 /** Header fields of an IPv4 packet. */
 export interface Ipv4Header {
   /** Source address as an unsigned 32-bit integer. */
@@ -53,26 +57,9 @@ export function parseIpv4 (packet: Uint8Array): Ipv4Header | undefined {
   }
 }
 
-function readU32 (b: Uint8Array, o: number): number {
-  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0
-}
 
 function writeU32 (b: Uint8Array, o: number, v: number): void {
   b[o] = v >>> 24; b[o + 1] = (v >>> 16) & 0xff; b[o + 2] = (v >>> 8) & 0xff; b[o + 3] = v & 0xff
-}
-
-/** A dotted IPv4 address as an unsigned integer; NaN when malformed. */
-export function ipv4ToInt (ip: string): number {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip)
-  if (m == null) return NaN
-  const parts = m.slice(1).map(Number)
-  if (parts.some(p => p > 255)) return NaN
-  return ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0
-}
-
-/** An unsigned integer as a dotted IPv4 address. */
-export function intToIpv4 (n: number): string {
-  return [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].join('.')
 }
 
 /** The Internet checksum (RFC 1071) of `b[start, end)`. */
@@ -143,6 +130,8 @@ const STUN_MAGIC_COOKIE = 0x2112a442
  * mesh it is meant to carry (a routing loop that stalls the link).
  */
 export function isStunDatagram (packet: Uint8Array): boolean {
+  // called for every packet: TCP (the bulk of the traffic) leaves before any parsing
+  if (packet.length < 48 || packet[9] !== IP_PROTOCOL.UDP) return false
   const h = parseIpv4(packet)
   if (h == null || h.protocol !== IP_PROTOCOL.UDP) return false
   // fragments other than the first carry no UDP header

@@ -118,6 +118,14 @@ export function createPeerLinks (init: PeerLinksInit, components: PeerLinksCompo
     return l
   }
 
+  /** Empty a link's queue, returning what it held. */
+  const takeQueued = (link: Link): Uint8Array[] => {
+    const q = link.queued
+    link.queued = []
+    link.queuedBytes = 0
+    return q
+  }
+
   const adopt = (link: Link, stream: Stream, path: string): void => {
     link.path = path
     link.streams.add(stream)
@@ -142,12 +150,7 @@ export function createPeerLinks (init: PeerLinksInit, components: PeerLinksCompo
     })
     // the remote closing its write side ends the link for us too
     stream.addEventListener('remoteCloseWrite', () => { stream.close().catch(() => { stream.abort(new Error('close failed')) }) })
-    if (link.queued.length > 0) {
-      const q = link.queued
-      link.queued = []
-      link.queuedBytes = 0
-      for (const f of q) stream.send(f)
-    }
+    for (const f of takeQueued(link)) stream.send(f)
   }
 
   const open = (link: Link): void => {
@@ -168,19 +171,13 @@ export function createPeerLinks (init: PeerLinksInit, components: PeerLinksCompo
       const writable = [...link.streams].reverse().find(isWritable)
       if (writable != null) {
         link.current = writable
-        const q = link.queued
-        link.queued = []
-        link.queuedBytes = 0
-        for (const f of q) writable.send(f)
+        for (const f of takeQueued(link)) writable.send(f)
         return
       }
       link.failedUntil = Date.now() + retryInterval
       link.lastError = err.message
-      const q = link.queued
-      link.queued = []
-      link.queuedBytes = 0
       log('link to %s failed: %s', link.peerId, err.message)
-      self.onUnreachable(link.peerId, err, q)
+      self.onUnreachable(link.peerId, err, takeQueued(link))
     }).finally(() => { clearTimeout(timer) })
   }
 

@@ -1,6 +1,7 @@
 import { logger } from '@libp2p/logger'
 import { AUTHORIZED_KEYS_POLL_INTERVAL, TUN_INTERFACE, TUN_MIGRATE_TIMEOUT, TUN_MTU, TUN_PROTOCOL, VIP_PREFIX_LENGTH, VIP_RESERVED } from '../constants.js'
 import { registerState, stateKey } from '../debug-state.js'
+import { readU32 } from '../ipv4.js'
 import { describePath, pathOf, pathRank } from '../dialer.js'
 import { TunUnavailableError } from '../errors.js'
 import { checkInbound, routeOutbound } from './crypto-key-routing.js'
@@ -383,6 +384,3 @@ function rankOfPath (path: string): number {
   return path === 'direct' ? 0 : path === 'direct-udp' ? 1 : 2
 }
 
-function readU32 (b: Uint8Array, o: number): number {
-  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0
-}

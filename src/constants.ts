@@ -68,6 +68,8 @@ export const RESERVATION_RETRY_MIN = 500
 export const RESERVATION_RETRY_MAX = 5000
 /** Home node: how often the watchdog checks that every relay has a live reservation (ms). */
 export const RESERVATION_CHECK_INTERVAL = 2000
+/** Reservation watchdog: `peerup daemon` repeats an unchanged failure line at most this often (ms). */
+export const RESERVATION_REPORT_INTERVAL = 60_000
 
 /** Dial timeout for one path (ms). */
 export const DIAL_TIMEOUT = 10_000
@@ -91,8 +93,12 @@ export const SHUTDOWN_GRACE = 10_000
 /** authorized_keys: how quickly revocations take effect; also the poll interval (ms). */
 export const AUTHORIZED_KEYS_POLL_INTERVAL = 1000
 
-/** Default listen addresses of a home/client node. */
+/** Default listen addresses of a home/client node whose config has no `network.listen` (a new port on every start). */
 export const DEFAULT_NODE_LISTEN = ['/ip4/0.0.0.0/tcp/0']
+/** TCP port that `peerup init` writes for a home or client, so a port forward or an announced address keeps working across restarts. */
+export const DEFAULT_NODE_PORT = 4001
+/** Listen addresses that `peerup init` writes for a home or client. */
+export const INIT_NODE_LISTEN = [`/ip4/0.0.0.0/tcp/${DEFAULT_NODE_PORT}`]
 /** Default listen addresses of a relay. */
 export const DEFAULT_RELAY_LISTEN = ['/ip4/0.0.0.0/tcp/7777', '/ip4/0.0.0.0/tcp/7778/ws']
 

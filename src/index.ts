@@ -33,7 +33,7 @@ export {
   type AuthorizedKey, type AuthorizedKeys, type AuthorizedKeysInit, type AuthorizedKeysProblem, type ParsedAuthorizedKeys
 } from './auth/authorized-keys.js'
 export { createConnectionGater, type ConnectionGaterInit, type PeerPolicy } from './auth/gater.js'
-export { configSchema, namesFileSchema, LABEL_RE, type PeerupConfig, type ServiceConfig, type NamesFile } from './config/schema.js'
+export { configSchema, namesFileSchema, relayAddressProblem, LABEL_RE, type PeerupConfig, type ServiceConfig, type NamesFile } from './config/schema.js'
 export { loadYamlFile, nearest } from './config/yaml-file.js'
 export { loadConfig, findConfigFile, peerupHome, type LoadedConfig } from './config/load.js'
 export { createNetwork, type NetworkInit, type PeerupLibp2p, type RelayLimits } from './network.js'

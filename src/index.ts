@@ -46,7 +46,7 @@ export { connectToPeer, pathOf, describePath, isRelayedAddr, isUdpDirectAddr, ty
 export { createPathManager, type PathManager, type PathManagerInit, type PathEvent, type PathPolicy, type PeerPathState } from './path-manager.js'
 export { loadUdpTransport, udpTransportStatus, stunServersFromRelays, normalizeStunUrl, type UdpTransportStatus } from './udp-transport.js'
 export { createStunServer, parseBindingRequest, bindingResponse, type StunServer, type StunServerInit, type StunStats } from './relay/stun-server.js'
-export { createReservationWatchdog, type ReservationWatchdog, type ReservationState } from './reservation-watchdog.js'
+export { createReservationWatchdog, type ReservationWatchdog, type ReservationState, type ReservationEvents } from './reservation-watchdog.js'
 export { parseName, type ParsedName } from './naming/name.js'
 export { resolveChain, type NameResolver, type ResolvedName, type NameSource, type ChainResult } from './naming/resolver.js'
 export { localFileResolver, readNamesFile, type LocalName, type LocalFileResolverInit } from './naming/local-file-resolver.js'

@@ -154,6 +154,10 @@ export const STUN_PORT = 3478
 export const STUN_RATE_PER_SECOND = 20
 /** Relay: STUN token bucket size per source IP. */
 export const STUN_RATE_BURST = 40
+/** Relay: how often the STUN responder re-reads the local addresses, to answer on added ones and let go of removed ones (ms). */
+export const STUN_RESCAN_INTERVAL = 30_000
+/** Nodes: how long a STUN check waits for an answer (ms); the request is re-sent at 0.5 s and 1.5 s (RFC 5389 RTO). */
+export const STUN_PROBE_TIMEOUT = 2500
 
 /** Paths: how long one background attempt at a direct UDP (WebRTC) connection may take (ms); above libp2p's 6 s per-address timeout (PITFALLS 18). */
 export const DIRECT_UPGRADE_TIMEOUT = 15_000

@@ -113,10 +113,11 @@ export const relayServerSchema = z.strictObject({
   stun: z.strictObject({
     enabled: z.boolean().default(true),
     port: z.number().int().min(0).max(65535).default(STUN_PORT),
-    host: z.string().min(1).default('0.0.0.0'),
+    /** Unset: one socket per address the relay listens on (a wildcard listen: every local address), so each answer leaves from the address it was asked at. */
+    host: z.string().min(1).optional(),
     rate_per_second: z.number().positive().default(STUN_RATE_PER_SECOND),
     burst: z.number().int().positive().default(STUN_RATE_BURST)
-  }).default({ enabled: true, port: STUN_PORT, host: '0.0.0.0', rate_per_second: STUN_RATE_PER_SECOND, burst: STUN_RATE_BURST })
+  }).default({ enabled: true, port: STUN_PORT, rate_per_second: STUN_RATE_PER_SECOND, burst: STUN_RATE_BURST })
 })
 
 /** The `daemon:` section. */

@@ -47,6 +47,8 @@ export { createPathManager, type PathManager, type PathManagerInit, type PathEve
 export { loadUdpTransport, udpTransportStatus, stunServersFromRelays, normalizeStunUrl, type UdpTransportStatus } from './udp-transport.js'
 export { createStunServer, parseBindingRequest, bindingResponse, type StunServer, type StunServerInit, type StunStats } from './relay/stun-server.js'
 export { createReservationWatchdog, type ReservationWatchdog, type ReservationState, type ReservationEvents } from './reservation-watchdog.js'
+export { checkStunServers, stunCheckProblem, bindingRequest, parseBindingSuccess, type StunCheck, type StunCheckOptions } from './stun-probe.js'
+export { stunBindAddresses, localAddresses } from './relay/stun-addresses.js'
 export { parseName, type ParsedName } from './naming/name.js'
 export { resolveChain, type NameResolver, type ResolvedName, type NameSource, type ChainResult } from './naming/resolver.js'
 export { localFileResolver, readNamesFile, type LocalName, type LocalFileResolverInit } from './naming/local-file-resolver.js'

@@ -11,7 +11,7 @@ export function register (program: Command): void {
 
 /** `peerup daemon` (and `peerup gateway`): run the node and its gateways until SIGTERM. */
 export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = {}): Promise<void> {
-  const { constants, createControlServer, createPeerupNode, loadConfig, startGateways, UsageError } = await lib()
+  const { checkStunServers, constants, createControlServer, createPeerupNode, loadConfig, startGateways, stunCheckProblem, UsageError } = await lib()
   const cfg = loadConfig(cmd.optsWithGlobals().config)
   if (cfg.config.role === 'relay') throw new UsageError(`${cfg.file}: role is "relay"; use "peerup relay serve"`)
   const node = await createPeerupNode({ config: cfg })
@@ -25,10 +25,23 @@ export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = 
     reported.set(relay, { error, at: now })
     info(last == null ? `no reservation on relay ${relay}: ${error} (retrying)` : `no reservation on relay ${relay} after ${attempts} attempts: ${error} (retrying)`)
   }
+  let stunProblem: string | undefined
+  let stunChecking = false
+  // the WebRTC agent's own STUN fails silently: check the servers ourselves once a relay is up (stun-probe.ts)
+  const checkStun = (): void => {
+    if (stunChecking || !node.udp.available || node.stunServers.length === 0) return
+    stunChecking = true
+    checkStunServers(node.stunServers).then((checks) => {
+      const problem = stunCheckProblem(checks)
+      if (problem != null && problem !== stunProblem) info(`warning: ${problem}`)
+      stunProblem = problem
+    }, () => {}).finally(() => { stunChecking = false })
+  }
   node.reservations?.on('reserved', (relay) => {
     reported.delete(relay)
     if (!ready) return
     info(`reserved on relay ${relay}`)
+    checkStun()
   })
   node.reservations?.on('lost', (relay) => {
     reported.delete(relay)
@@ -72,8 +85,7 @@ export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = 
     info(`warning: no relays in ${cfg.file}: nothing outside this node's network can reach it; add the relay's address (as \`peerup relay serve\` prints it, ending in /p2p/<relay-id>) under relays: and restart`)
   }
   for (const s of node.reservations?.state() ?? []) {
-    if (s.reserved) info(`reserved on relay ${s.relay}`)
-    else if (s.lastError != null) reportFailure(s.relay, s.lastError, s.attempts)
+    if (s.reserved) { info(`reserved on relay ${s.relay}`); checkStun() } else if (s.lastError != null) reportFailure(s.relay, s.lastError, s.attempts)
     else info(`waiting for a reservation on relay ${s.relay}`)
   }
   let stopping = false

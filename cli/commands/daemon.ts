@@ -81,7 +81,8 @@ export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = 
   if (gateways.dns != null) out(`dns ${gateways.dns.address.host}:${gateways.dns.address.port}`)
   out('ready')
   ready = true
-  if (cfg.config.role === 'home' && cfg.config.relays.length === 0) {
+  // a home with a port forward (announce) or UPnP may be reachable without a relay
+  if (cfg.config.role === 'home' && cfg.config.relays.length === 0 && cfg.config.network.announce.length === 0 && !cfg.config.network.upnp) {
     info(`warning: no relays in ${cfg.file}: nothing outside this node's network can reach it; add the relay's address (as \`peerup relay serve\` prints it, ending in /p2p/<relay-id>) under relays: and restart`)
   }
   for (const s of node.reservations?.state() ?? []) {

@@ -76,7 +76,7 @@ async function main (): Promise<void> {
   // config dirs, as `peerup init` writes them
   const relay = await initConfigDir({ dir: join(root, 'relay'), role: 'relay', listen: ['/ip4/127.0.0.1/tcp/0'] })
   const home = await initConfigDir({ dir: join(root, 'home'), role: 'home', network: 'demo', name: 'home', listen: ['/ip4/127.0.0.1/tcp/0'] })
-  const client = await initConfigDir({ dir: join(root, 'laptop'), role: 'client', network: 'demo', name: 'laptop' })
+  const client = await initConfigDir({ dir: join(root, 'laptop'), role: 'client', network: 'demo', name: 'laptop', listen: ['/ip4/127.0.0.1/tcp/0'] })
   for (const c of [relay, home, client]) editYamlFile(c.configFile, doc => { doc.setIn(['daemon', 'allow_hosts'], doc.createNode(['127.0.0.1'])) })
   say(`relay   ${relay.peerId}`)
   say(`home    ${home.peerId}`)

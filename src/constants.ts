@@ -68,6 +68,8 @@ export const RESERVATION_RETRY_MIN = 500
 export const RESERVATION_RETRY_MAX = 5000
 /** Home node: how often the watchdog checks that every relay has a live reservation (ms). */
 export const RESERVATION_CHECK_INTERVAL = 2000
+/** Reservation watchdog: `peerup daemon` repeats an unchanged failure line at most this often (ms). */
+export const RESERVATION_REPORT_INTERVAL = 60_000
 
 /** Dial timeout for one path (ms). */
 export const DIAL_TIMEOUT = 10_000
@@ -91,8 +93,12 @@ export const SHUTDOWN_GRACE = 10_000
 /** authorized_keys: how quickly revocations take effect; also the poll interval (ms). */
 export const AUTHORIZED_KEYS_POLL_INTERVAL = 1000
 
-/** Default listen addresses of a home/client node. */
+/** Default listen addresses of a home/client node whose config has no `network.listen` (a new port on every start). */
 export const DEFAULT_NODE_LISTEN = ['/ip4/0.0.0.0/tcp/0']
+/** TCP port that `peerup init` writes for a home or client, so a port forward or an announced address keeps working across restarts. */
+export const DEFAULT_NODE_PORT = 4001
+/** Listen addresses that `peerup init` writes for a home or client. */
+export const INIT_NODE_LISTEN = [`/ip4/0.0.0.0/tcp/${DEFAULT_NODE_PORT}`]
 /** Default listen addresses of a relay. */
 export const DEFAULT_RELAY_LISTEN = ['/ip4/0.0.0.0/tcp/7777', '/ip4/0.0.0.0/tcp/7778/ws']
 
@@ -148,6 +154,10 @@ export const STUN_PORT = 3478
 export const STUN_RATE_PER_SECOND = 20
 /** Relay: STUN token bucket size per source IP. */
 export const STUN_RATE_BURST = 40
+/** Relay: how often the STUN responder re-reads the local addresses, to answer on added ones and let go of removed ones (ms). */
+export const STUN_RESCAN_INTERVAL = 30_000
+/** Nodes: how long a STUN check waits for an answer (ms); the request is re-sent at 0.5 s and 1.5 s (RFC 5389 RTO). */
+export const STUN_PROBE_TIMEOUT = 2500
 
 /** Paths: how long one background attempt at a direct UDP (WebRTC) connection may take (ms); above libp2p's 6 s per-address timeout (PITFALLS 18). */
 export const DIRECT_UPGRADE_TIMEOUT = 15_000

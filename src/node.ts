@@ -23,6 +23,7 @@ import { relayResolver, registerName } from './naming/relay-resolver.js'
 import { cachedResolver } from './naming/cached-resolver.js'
 import { dhtResolver, findPeerAddrs } from './naming/dht-resolver.js'
 import { createNodeMetrics } from './control/metrics.js'
+import { explainListenError } from './config/listen-error.js'
 import type { NodeMetrics } from './control/metrics.js'
 import type { CatalogueEntry } from './service-catalogue.js'
 import type { AuthorizedKeys } from './auth/authorized-keys.js'
@@ -205,7 +206,7 @@ class Node implements PeerupNode {
   }
 
   async start (): Promise<void> {
-    await this.libp2p.start()
+    await Promise.resolve(this.libp2p.start()).catch((err: unknown) => { throw explainListenError(err, this.init.config, this.init.listen ?? this.init.config.config.network.listen ?? DEFAULT_NODE_LISTEN) })
     if (this.init.serve !== false) {
       for (const [name, svc] of Object.entries(this.init.config.config.services)) {
         const list = svc.authorized_keys != null ? this.lists.find(l => l.file === this.init.config.path(svc.authorized_keys!)) : undefined

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { looksRefused } from './dialer.js'
@@ -51,8 +52,18 @@ export interface ReservationState {
   attempts: number
 }
 
-/** Keeps a reservation on every configured relay (js-libp2p#3601). */
-export interface ReservationWatchdog {
+/** Events of a {@link ReservationWatchdog}, each with the relay's multiaddr first. */
+export interface ReservationEvents {
+  /** A reservation came up (after a start, a loss or a relay restart). */
+  reserved: [relay: string]
+  /** A reservation we held is gone (the relay hung up or restarted); retries follow. */
+  lost: [relay: string]
+  /** An attempt to reserve failed; `error` is one readable line, `attempts` counts since start. */
+  failed: [relay: string, error: string, attempts: number]
+}
+
+/** Keeps a reservation on every configured relay (js-libp2p#3601), and says so: see {@link ReservationEvents}. */
+export interface ReservationWatchdog extends EventEmitter<ReservationEvents> {
   start (): void
   stop (): void
   /** Current state per relay. */
@@ -73,6 +84,16 @@ export function createReservationWatchdog (libp2p: PeerupLibp2p, init: Reservati
   const states = new Map<string, ReservationState & { timer?: NodeJS.Timeout, delay: number, busy: boolean }>()
   let running = false
   const waiters = new Set<() => void>()
+  const events = new EventEmitter<ReservationEvents>()
+  const up = (s: ReservationState): void => {
+    init.onReserved?.(s.relay)
+    events.emit('reserved', s.relay)
+  }
+  const lost = (s: ReservationState): void => {
+    log('reservation on %s lost', s.relay)
+    s.reserved = false
+    events.emit('lost', s.relay)
+  }
 
   const relayId = (addr: string): string => multiaddr(addr).getComponents().filter(c => c.name === 'p2p').pop()?.value ?? ''
   const hasReservation = (addr: string): boolean => {
@@ -96,7 +117,7 @@ export function createReservationWatchdog (libp2p: PeerupLibp2p, init: Reservati
     if (hasReservation(s.relay)) {
       if (!s.reserved) {
         log('reservation on %s is up', s.relay)
-        init.onReserved?.(s.relay)
+        up(s)
       }
       s.reserved = true
       s.delay = minDelay
@@ -105,8 +126,7 @@ export function createReservationWatchdog (libp2p: PeerupLibp2p, init: Reservati
       schedule(s, checkInterval)
       return
     }
-    if (s.reserved) log('reservation on %s lost', s.relay)
-    s.reserved = false
+    if (s.reserved) lost(s)
     s.busy = true
     s.attempts++
     try {
@@ -116,7 +136,7 @@ export function createReservationWatchdog (libp2p: PeerupLibp2p, init: Reservati
       s.reserved = hasReservation(s.relay)
       if (s.reserved) {
         log('reserved a slot on %s', s.relay)
-        init.onReserved?.(s.relay)
+        up(s)
         s.delay = minDelay
         s.lastError = undefined
         notify()
@@ -127,6 +147,7 @@ export function createReservationWatchdog (libp2p: PeerupLibp2p, init: Reservati
         ? 'the relay hung up right after the handshake (is this peer a member of the relay?)'
         : oneLineError(err)
       log('reservation on %s failed: %s', s.relay, err.message)
+      if (running) events.emit('failed', s.relay, s.lastError, s.attempts)
     } finally {
       s.busy = false
     }
@@ -141,11 +162,14 @@ export function createReservationWatchdog (libp2p: PeerupLibp2p, init: Reservati
   const onDisconnect = (evt: any): void => {
     const id = evt.detail?.toString()
     for (const s of states.values()) {
-      if (relayId(s.relay) === id) { s.reserved = false; schedule(s, Math.round(minDelay * (0.5 + Math.random()))) }
+      if (relayId(s.relay) === id) {
+        if (s.reserved) lost(s)
+        schedule(s, Math.round(minDelay * (0.5 + Math.random())))
+      }
     }
   }
 
-  return {
+  return Object.assign(events, {
     start () {
       running = true
       for (const relay of init.relays) {
@@ -172,5 +196,5 @@ export function createReservationWatchdog (libp2p: PeerupLibp2p, init: Reservati
         signal?.addEventListener('abort', done, { once: true })
       })
     }
-  }
+  })
 }

@@ -109,15 +109,18 @@ export function register (program: Command): void {
     .option('--until-direct', 'stop at the first reply over a direct connection; exit 1 if none came')
     .option('--path <path>', 'auto | direct | relay', 'auto')
     .option('--interval <ms>', 'pause between pings (ms)', '200')
-    .option('--json', 'JSON output: {target, peerId, path, class, relay, rtts: [ms], paths: [...], classes: [...], directAfterMs, udp: {available, reason, stun}}')
+    .option('--json', 'JSON output: {target, peerId, path, class, relay, rtts: [ms], paths: [...], classes: [...], directAfterMs, udp: {available, reason, stun, stunCheck: [{server, address, ok, mapped, from, rttMs, problem}]}}')
     .action(async (target: string, opts, cmd) => {
       const path = pathOpt(opts.path)
       const count = Number(opts.count)
       const interval = Number(opts.interval)
       if (!Number.isInteger(count) || count < 1) throw new UsageError(`-c must be a positive integer (got "${opts.count}")`)
       if (!Number.isFinite(interval) || interval < 0) throw new UsageError(`--interval must be a number of ms ≥ 0 (got "${opts.interval}")`)
-      const { describePath, pingSeries } = await lib()
+      const { checkStunServers, describePath, pingSeries, stunCheckProblem } = await lib()
       const node = await clientNode(cmd)
+      // in parallel with the pings: if no direct UDP path comes up, a failed STUN check says why
+      const stunAbort = new AbortController()
+      const stunChecks = path !== 'relay' && node.udp.available ? checkStunServers(node.stunServers, { signal: stunAbort.signal }) : Promise.resolve([])
       const replies: PingReply[] = []
       const started = Date.now()
       let directAfterMs: number | undefined
@@ -129,7 +132,12 @@ export function register (program: Command): void {
       const last = replies[replies.length - 1]
       // say why there is no direct UDP path (addon missing, policy, hole punching failed)
       const udpState = last != null ? node.paths.state(last.peerId) : undefined
-      const noUdp = node.paths.unavailable() ?? udpState?.lastError ?? (udpState?.state === 'trying' ? 'still trying' : undefined)
+      const relayedOnly = last?.path.class === 'relayed'
+      if (!relayedOnly) stunAbort.abort()
+      const checks = relayedOnly ? await stunChecks : []
+      const stunProblem = stunCheckProblem(checks)
+      const upgrade = node.paths.unavailable() ?? udpState?.lastError ?? (udpState?.state === 'trying' ? 'still trying' : undefined)
+      const noUdp = stunProblem != null ? `${stunProblem}${upgrade != null ? ` (hole punching: ${upgrade})` : ''}` : upgrade
       if (opts.json !== true && last?.path.class === 'relayed' && noUdp != null) info(`no direct UDP path to ${target}: ${noUdp}`)
       if (opts.json === true && last != null) {
         out(JSON.stringify({
@@ -142,7 +150,7 @@ export function register (program: Command): void {
           paths: replies.map(r => r.path.path),
           classes: replies.map(r => r.path.class),
           directAfterMs: directAfterMs ?? null,
-          udp: { available: node.udp.available, reason: noUdp ?? null, stun: node.stunServers }
+          udp: { available: node.udp.available, reason: noUdp ?? null, stun: node.stunServers, stunCheck: checks }
         }))
       }
       await Promise.resolve(node.libp2p.stop()).catch(() => {})

@@ -11,10 +11,43 @@ export function register (program: Command): void {
 
 /** `peerup daemon` (and `peerup gateway`): run the node and its gateways until SIGTERM. */
 export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = {}): Promise<void> {
-  const { createControlServer, createPeerupNode, loadConfig, startGateways, UsageError } = await lib()
+  const { checkStunServers, constants, createControlServer, createPeerupNode, loadConfig, startGateways, stunCheckProblem, UsageError } = await lib()
   const cfg = loadConfig(cmd.optsWithGlobals().config)
   if (cfg.config.role === 'relay') throw new UsageError(`${cfg.file}: role is "relay"; use "peerup relay serve"`)
   const node = await createPeerupNode({ config: cfg })
+  // reservation lines: subscribed before the node starts so none is missed, printed from `ready` on
+  let ready = false
+  const reported = new Map<string, { error: string, at: number }>()
+  const reportFailure = (relay: string, error: string, attempts: number): void => {
+    const last = reported.get(relay)
+    const now = Date.now()
+    if (last != null && last.error === error && now - last.at < constants.RESERVATION_REPORT_INTERVAL) return
+    reported.set(relay, { error, at: now })
+    info(last == null ? `no reservation on relay ${relay}: ${error} (retrying)` : `no reservation on relay ${relay} after ${attempts} attempts: ${error} (retrying)`)
+  }
+  let stunProblem: string | undefined
+  let stunChecking = false
+  // the WebRTC agent's own STUN fails silently: check the servers ourselves once a relay is up (stun-probe.ts)
+  const checkStun = (): void => {
+    if (stunChecking || !node.udp.available || node.stunServers.length === 0) return
+    stunChecking = true
+    checkStunServers(node.stunServers).then((checks) => {
+      const problem = stunCheckProblem(checks)
+      if (problem != null && problem !== stunProblem) info(`warning: ${problem}`)
+      stunProblem = problem
+    }, () => {}).finally(() => { stunChecking = false })
+  }
+  node.reservations?.on('reserved', (relay) => {
+    reported.delete(relay)
+    if (!ready) return
+    info(`reserved on relay ${relay}`)
+    checkStun()
+  })
+  node.reservations?.on('lost', (relay) => {
+    reported.delete(relay)
+    if (ready) info(`lost the reservation on relay ${relay}; retrying`)
+  })
+  node.reservations?.on('failed', (relay, error, attempts) => { if (ready) reportFailure(relay, error, attempts) })
   let gateways: Gateways | undefined
   const control = createControlServer({
     node,
@@ -47,6 +80,15 @@ export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = 
   if (gateways.socks != null) out(`socks5 ${gateways.socks.address.host}:${gateways.socks.address.port}`)
   if (gateways.dns != null) out(`dns ${gateways.dns.address.host}:${gateways.dns.address.port}`)
   out('ready')
+  ready = true
+  // a home with a port forward (announce) or UPnP may be reachable without a relay
+  if (cfg.config.role === 'home' && cfg.config.relays.length === 0 && cfg.config.network.announce.length === 0 && !cfg.config.network.upnp) {
+    info(`warning: no relays in ${cfg.file}: nothing outside this node's network can reach it; add the relay's address (as \`peerup relay serve\` prints it, ending in /p2p/<relay-id>) under relays: and restart`)
+  }
+  for (const s of node.reservations?.state() ?? []) {
+    if (s.reserved) { info(`reserved on relay ${s.relay}`); checkStun() } else if (s.lastError != null) reportFailure(s.relay, s.lastError, s.attempts)
+    else info(`waiting for a reservation on relay ${s.relay}`)
+  }
   let stopping = false
   const stop = (): void => {
     if (stopping) return
@@ -57,17 +99,6 @@ export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = 
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
   process.on('SIGHUP', () => { info('daemon: reloading authorized_keys'); node.reloadAuth() })
-  if (node.reservations != null) {
-    const seen = new Map<string, boolean>()
-    setInterval(() => {
-      for (const s of node.reservations!.state()) {
-        if (seen.get(s.relay) !== s.reserved) {
-          seen.set(s.relay, s.reserved)
-          info(s.reserved ? `reserved on relay ${s.relay}` : `no reservation on relay ${s.relay}${s.lastError != null ? `: ${s.lastError}` : ''} (retrying)`)
-        }
-      }
-    }, 250).unref()
-  }
 }
 
 /**

@@ -16,9 +16,14 @@ export function register (program: Command): void {
     .option('--force', 'overwrite existing files')
     .action(async (opts, cmd) => {
       const role = opts.role as string
-      const { initConfigDir, peerupHome, UsageError } = await lib()
+      const { initConfigDir, peerupHome, relayAddressProblem, UsageError } = await lib()
       if (!['relay', 'home', 'client'].includes(role)) {
         throw new UsageError(`--role must be relay, home or client (got "${role}")`)
+      }
+      // before any file is written: a relay address without its peer ID fails only later, and cryptically
+      for (const r of opts.relay as string[]) {
+        const problem = relayAddressProblem(r)
+        if (problem != null) throw new UsageError(`--relay ${problem}`)
       }
       const cfg = cmd.optsWithGlobals().config as string | undefined
       const dir = cfg != null ? dirname(resolve(cfg)) : peerupHome()
@@ -33,6 +38,9 @@ export function register (program: Command): void {
         force: opts.force === true
       })
       out(res.peerId)
+      if (role === 'home' && opts.relay.length === 0) {
+        info(`warning: no --relay: nothing outside this machine's network can reach this home node. Add the relay's address (as \`peerup relay serve\` prints it, ending in /p2p/<relay-id>) under relays: in ${res.configFile}`)
+      }
       info(`wrote ${res.configFile}, ${res.keyFile} (0600), ${res.authorizedKeysFile} (0600)${role !== 'relay' ? `, ${res.namesFile}` : ''}`)
       info('next steps:')
       if (role === 'relay') {

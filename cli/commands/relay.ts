@@ -17,7 +17,7 @@ export function register (program: Command): void {
       const stun = server.stun()
       const metrics = server.metricsAddress()
       if (metrics != null) info(`relay: metrics on http://${metrics}/metrics`)
-      info(stun.port != null ? `relay: STUN on udp port ${stun.port}` : `relay: no STUN responder (${stun.error ?? 'off'}); nodes behind NAT need network.stun for direct UDP paths`)
+      info(stun.port != null ? `relay: STUN on udp port ${stun.port} (${(stun.addresses ?? []).join(', ')})` : `relay: no STUN responder (${stun.error ?? 'off'}); nodes behind NAT need network.stun for direct UDP paths`)
       out('ready')
       let stopping = false
       const stop = (): void => {

@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { writeFileAtomic } from '../atomic-write.js'
-import { DEFAULT_RELAY_LISTEN } from '../constants.js'
-import { AlreadyExistsError } from '../errors.js'
+import { DEFAULT_NODE_PORT, DEFAULT_RELAY_LISTEN, INIT_NODE_LISTEN } from '../constants.js'
+import { AlreadyExistsError, UsageError } from '../errors.js'
 import { generateIdentityFile, peerIdOf } from '../identity.js'
-import { configSchema } from './schema.js'
+import { configSchema, relayAddressProblem } from './schema.js'
 import { loadYamlFile } from './yaml-file.js'
 
 /** Init of {@link initConfigDir}. */
@@ -20,7 +20,11 @@ export interface InitConfigOptions {
   name?: string
   /** Relay multiaddrs, each ending in `/p2p/<id>`. */
   relays?: string[]
-  /** Listen multiaddrs. */
+  /**
+   * Listen multiaddrs.
+   *
+   * @default relay: TCP 7777 and WebSockets 7778; home and client: `/ip4/0.0.0.0/tcp/4001`, a fixed port so a port forward or an announced address survives restarts
+   */
   listen?: string[]
   /** Overwrite existing files. @default false */
   force?: boolean
@@ -48,11 +52,10 @@ function template (o: InitConfigOptions): string {
   ]
   if (o.network != null) lines.push(`  name: ${o.network}`)
   if (o.name != null) lines.push(`  host: ${o.name}`)
-  const listen = o.listen ?? (o.role === 'relay' ? DEFAULT_RELAY_LISTEN : undefined)
-  if (listen != null) {
-    lines.push('  listen:')
-    for (const l of listen) lines.push(`    - ${q(l)}`)
-  }
+  const listen = o.listen ?? (o.role === 'relay' ? DEFAULT_RELAY_LISTEN : INIT_NODE_LISTEN)
+  lines.push(o.role === 'relay' || o.listen != null ? '  listen:' : '  listen:                      # a fixed port: a port forward or an announced address keeps working')
+  for (const l of listen) lines.push(`    - ${q(l)}`)
+  if (o.role !== 'relay' && o.listen == null) lines.push(`    # - "/ip6/::/tcp/${DEFAULT_NODE_PORT}"     # IPv6 too`)
   lines.push('  announce: []                # extra public addresses (port forward, DNS name)')
   lines.push('  upnp: false                 # true: ask the router for a port mapping (UPnP IGD), see docs/NAT.md')
   if (o.role !== 'relay') {
@@ -94,6 +97,10 @@ function template (o: InitConfigOptions): string {
  * unless `force` is set.
  */
 export async function initConfigDir (o: InitConfigOptions): Promise<InitResult> {
+  for (const r of o.relays ?? []) {
+    const problem = relayAddressProblem(r)
+    if (problem != null) throw new UsageError(`relay ${problem}`)
+  }
   mkdirSync(o.dir, { recursive: true, mode: 0o700 })
   const configFile = join(o.dir, o.configName ?? 'config.yaml')
   const keyFile = join(o.dir, 'identity.key')

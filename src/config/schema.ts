@@ -31,6 +31,27 @@ const multiaddrStr = z.string()
 const announceAddr = multiaddrStr.refine(s => !s.includes('/p2p-circuit'), 'an address peers can dial directly (a port forward or a DNS name, e.g. /ip4/203.0.113.7/tcp/4001 or /dns4/home.example.net/tcp/4001), not a /p2p-circuit address')
   .refine(s => multiaddrProblem(s) != null || /^\/(ip4|ip6|dns|dns4|dns6)\/[^/]+\/tcp\/\d+(\/(ws|wss|tls\/ws))?(\/p2p\/[^/]+)?$/.test(s),
     'a TCP or WebSocket address: /ip4|ip6|dns|dns4|dns6/<host>/tcp/<port>[/ws]')
+/**
+ * Why `s` cannot be a relay address (not a multiaddr, no
+ * `/p2p/<relay-peer-id>` at its end, or a circuit), or undefined if it can.
+ * The message quotes `s` and says how to fix it.
+ */
+export function relayAddressProblem (s: string): string | undefined {
+  const bad = s.startsWith('/') ? multiaddrProblem(s) : 'it does not start with /'
+  if (bad != null) return `"${s}" is not a valid multiaddr (${bad}); use the address that \`peerup relay serve\` prints on the relay, e.g. /ip4/203.0.113.7/tcp/7777/p2p/12D3KooW…`
+  if (s.includes('/p2p-circuit')) return `"${s}" is a relay circuit; give the relay's own address, as \`peerup relay serve\` prints it on the relay, e.g. /ip4/203.0.113.7/tcp/7777/p2p/12D3KooW…`
+  if (!/\/p2p\/[^/]+$/.test(s)) {
+    return `"${s}" has no /p2p/<relay-peer-id> at its end (peerup checks the relay's identity with it); ` +
+      `use the full address that \`peerup relay serve\` prints on the relay, e.g. ${s.replace(/\/$/, '')}/p2p/12D3KooW… (the relay's \`peerup whoami\` prints its peer ID)`
+  }
+  return undefined
+}
+/** A relay's multiaddr, ending in `/p2p/<relay-peer-id>`. */
+const relayAddr = multiaddrStr.superRefine((s, ctx) => {
+  // a malformed multiaddr is reported once, by multiaddrStr
+  const problem = s.startsWith('/') && multiaddrProblem(s) == null ? relayAddressProblem(s) : undefined
+  if (problem != null) ctx.addIssue({ code: 'custom', message: problem })
+})
 const stunUrl = z.string().regex(/^(stun:)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'a STUN server: stun:host:port or host:port, e.g. stun:203.0.113.7:3478')
 const protocolId = z.string().regex(/^\/[\x21-\x7e]{1,200}$/, 'a protocol ID such as /my/proto/1.0.0')
 
@@ -92,10 +113,11 @@ export const relayServerSchema = z.strictObject({
   stun: z.strictObject({
     enabled: z.boolean().default(true),
     port: z.number().int().min(0).max(65535).default(STUN_PORT),
-    host: z.string().min(1).default('0.0.0.0'),
+    /** Unset: one socket per address the relay listens on (a wildcard listen: every local address), so each answer leaves from the address it was asked at. */
+    host: z.string().min(1).optional(),
     rate_per_second: z.number().positive().default(STUN_RATE_PER_SECOND),
     burst: z.number().int().positive().default(STUN_RATE_BURST)
-  }).default({ enabled: true, port: STUN_PORT, host: '0.0.0.0', rate_per_second: STUN_RATE_PER_SECOND, burst: STUN_RATE_BURST })
+  }).default({ enabled: true, port: STUN_PORT, rate_per_second: STUN_RATE_PER_SECOND, burst: STUN_RATE_BURST })
 })
 
 /** The `daemon:` section. */
@@ -150,8 +172,8 @@ export const configSchema = z.strictObject({
   role: z.enum(['relay', 'home', 'client']),
   identity: z.strictObject({ key_file: z.string().min(1).default('identity.key') }).default({ key_file: 'identity.key' }),
   network: networkSchema.default({ announce: [], dht: true, upnp: false }),
-  relays: z.array(multiaddrStr).default([]),
-  networks: z.record(label, z.strictObject({ relays: z.array(multiaddrStr).min(1) })).default({}),
+  relays: z.array(relayAddr).default([]),
+  networks: z.record(label, z.strictObject({ relays: z.array(relayAddr).min(1) })).default({}),
   security: securitySchema.default({ authorized_keys_file: 'authorized_keys', enable_gating: true }),
   names_file: z.string().min(1).default('names.yaml'),
   services: z.record(label, serviceSchema).default({}),

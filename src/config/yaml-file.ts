@@ -101,3 +101,28 @@ export function loadYamlFile<S extends z.ZodType> (file: string, schema: S, text
   const where = line != null ? `${file}:${line}` : file
   throw new ConfigError(`${where}: ${keyPath === '' ? '' : `${keyPath}: `}${message}`, { file, line, keyPath })
 }
+
+/**
+ * The line of the key (or sequence item) at `path` in a YAML file, or of the
+ * deepest part of it that exists; undefined if the file cannot be read.
+ * For errors found after load (a listen port in use) that must still name
+ * the line.
+ */
+export function lineOfKey (file: string, path: PropertyKey[]): number | undefined {
+  let source: string
+  try { source = readFileSync(file, 'utf8') } catch { return undefined }
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(source, { lineCounter, prettyErrors: false })
+  let node: any = doc.contents
+  let line: number | undefined
+  for (const p of path) {
+    const item: any = isMap(node)
+      ? node.items.find((it: any) => String(isScalar(it.key) ? it.key.value : it.key) === String(p))
+      : isSeq(node) ? node.items[Number(p)] : undefined
+    if (item == null) break
+    const at = isMap(node) ? item.key?.range : item.range
+    if (at != null) line = lineCounter.linePos(at[0]).line
+    node = isMap(node) ? item.value : item
+  }
+  return line
+}

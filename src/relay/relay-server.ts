@@ -7,6 +7,7 @@ import { createNetwork } from '../network.js'
 import { relayServerSchema } from '../config/schema.js'
 import { registerState } from '../debug-state.js'
 import { ConfigError } from '../errors.js'
+import { explainListenError } from '../config/listen-error.js'
 import { processStats } from '../process-stats.js'
 import { startNameRegistry } from './name-registry.js'
 import { serveMetrics } from '../control/metrics-http.js'
@@ -16,6 +17,7 @@ import type { MetricsHttp } from '../control/metrics-http.js'
 import type { ProcessStats } from '../process-stats.js'
 import type { StatusSocket } from './status-socket.js'
 import { createStunServer } from './stun-server.js'
+import { isWildcardHost, localAddresses, stunBindAddresses } from './stun-addresses.js'
 import type { StunServer, StunStats } from './stun-server.js'
 import type { AuthorizedKeys } from '../auth/authorized-keys.js'
 import type { NameRegistry } from './name-registry.js'
@@ -59,8 +61,8 @@ export interface RelayServer {
   metricsAddress (): string | undefined
   /** Re-read the members file (SIGHUP). */
   reloadAuth (): void
-  /** The STUN responder: its UDP port and counters, or why it is not running. */
-  stun (): { port?: number, error?: string, stats?: StunStats }
+  /** The STUN responder: its UDP port, the addresses it answers on and its counters, or why it is not running. */
+  stun (): { port?: number, addresses?: string[], error?: string, stats?: StunStats }
 }
 
 /** A relay's status (`peerup relay status --json`). */
@@ -87,9 +89,10 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
   const relayCfg = config.relay ?? relayServerSchema.parse({})
   // eslint-disable-next-line prefer-const
   let libp2p: PeerupLibp2p
+  const listen = init.listen ?? config.network.listen ?? DEFAULT_RELAY_LISTEN
   libp2p = await createNetwork({
     privateKey,
-    listen: init.listen ?? config.network.listen ?? DEFAULT_RELAY_LISTEN,
+    listen,
     announce: config.network.announce,
     upnp: config.network.upnp,
     dht: config.network.dht,
@@ -147,15 +150,24 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     registryFile: path(relayCfg.registry_file),
     statusSocket: statusFile,
     async start () {
-      await libp2p.start()
+      await Promise.resolve(libp2p.start()).catch((err: unknown) => { throw explainListenError(err, init.config, listen) })
       unregister = registerState('relay', status)
       if (statusFile != null) statusSocket = await serveStatusSocket({ file: statusFile, describe: status })
       if (relayCfg.stun.enabled) {
         // nodes behind NAT learn their public UDP address here; without it the relay still relays
         try {
-          stun = await createStunServer({ port: relayCfg.stun.port, host: relayCfg.stun.host, ratePerSecond: relayCfg.stun.rate_per_second, burst: relayCfg.stun.burst })
+          const host = relayCfg.stun.host
+          // unset: the TCP listen addresses, a wildcard expanded to each local address (stun-addresses.ts)
+          stun = await createStunServer({
+            port: relayCfg.stun.port,
+            ...(host != null ? { host } : { hosts: () => stunBindAddresses(listen) }),
+            ratePerSecond: relayCfg.stun.rate_per_second,
+            burst: relayCfg.stun.burst
+          })
+          const mine = host != null && isWildcardHost(host) ? localAddresses(host === '0.0.0.0' ? 4 : 6) : []
+          if (mine.length > 1) init.onNotice?.(`relay: relay.stun.host is ${host} on a host with ${mine.length} addresses (${mine.join(', ')}): STUN answers leave from the outgoing interface's address, and nodes behind NAT that asked at another one never get them; remove relay.stun.host to answer from each address`)
         } catch (err: any) {
-          stunError = `cannot listen on udp ${relayCfg.stun.host}:${relayCfg.stun.port}: ${String(err.message)}`
+          stunError = `cannot listen on ${String(err.message)}`
           log.error('STUN responder not started: %s', stunError)
         }
       }
@@ -190,7 +202,7 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     reloadAuth () { members?.reload() },
     metricsAddress () { return metricsHttp?.address },
     stun () {
-      return stun != null ? { port: stun.port, stats: stun.stats() } : { error: stunError }
+      return stun != null ? { port: stun.port, addresses: stun.addresses(), stats: stun.stats() } : { error: stunError }
     }
   }
 }

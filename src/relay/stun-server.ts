@@ -4,6 +4,10 @@
  * RFC 3489 clients, and FINGERPRINT), so nodes behind NAT learn their public
  * UDP address from their own relay instead of a third party's STUN server.
  *
+ * Each answer leaves from the address its request was sent to: one socket
+ * per local address, never one on a wildcard, which would answer from the
+ * outgoing interface's address (a NAT in front of the node drops that).
+ *
  * No authentication, no TURN, no state per client beyond a token bucket per
  * source IP. Anything that is not a well-formed Binding request is dropped
  * silently (never answered, never thrown).
@@ -12,7 +16,8 @@ import { createSocket } from 'node:dgram'
 import { isIPv4 } from 'node:net'
 import { crc32 } from 'node:zlib'
 import { logger } from '@libp2p/logger'
-import { STUN_PORT, STUN_RATE_BURST, STUN_RATE_PER_SECOND } from '../constants.js'
+import { STUN_PORT, STUN_RATE_BURST, STUN_RATE_PER_SECOND, STUN_RESCAN_INTERVAL } from '../constants.js'
+import { localAddresses } from './stun-addresses.js'
 import type { Socket } from 'node:dgram'
 
 const log = logger('peerup:stun')
@@ -124,17 +129,31 @@ export function bindingResponse (req: BindingRequest, ip: string, port: number):
 /** Init of {@link createStunServer}. */
 export interface StunServerInit {
   /**
-   * UDP port to listen on (0 picks one).
+   * UDP port to listen on (0 picks one, then every address uses that one).
    *
    * @default 3478
    */
   port?: number
   /**
-   * Address to bind.
-   *
-   * @default '0.0.0.0'
+   * One address to bind. A wildcard (`0.0.0.0`, `::`) answers from the
+   * outgoing interface's address, not from the address a request was sent
+   * to: wrong on a host with several addresses. Ignored when `hosts` is set.
    */
   host?: string
+  /**
+   * The addresses to bind, one socket each, so every answer leaves from the
+   * address its request arrived on. Called again every `rescanInterval` ms:
+   * new addresses get a socket, vanished ones lose theirs.
+   *
+   * @default every local non-loopback address (see `localAddresses`), unless `host` is set
+   */
+  hosts?: () => string[]
+  /**
+   * How often `hosts` is called again (ms); 0 turns the re-scan off.
+   *
+   * @default 30000
+   */
+  rescanInterval?: number
   /**
    * Binding requests answered per second per source IP (token bucket refill).
    *
@@ -163,8 +182,10 @@ export interface StunStats {
 
 /** A running STUN responder. */
 export interface StunServer {
-  /** Bound UDP port. */
+  /** Bound UDP port (the same on every address). */
   readonly port: number
+  /** The addresses answered on now. */
+  addresses (): string[]
   stats (): StunStats
   close (): Promise<void>
 }
@@ -194,15 +215,22 @@ function rateLimiter (rate: number, burst: number, now: () => number): (ip: stri
 }
 
 /**
- * Start a STUN responder on UDP (IPv4, or dual-stack when `host` is `::`).
- * Rejects if the port cannot be bound.
+ * Start a STUN responder on UDP: one socket per address (see
+ * {@link StunServerInit.hosts}), sharing one port, one rate limiter and one
+ * set of counters. Rejects if no address can be bound; an address that
+ * cannot be bound while others can is logged and tried again at the next
+ * re-scan.
  */
 export async function createStunServer (init: StunServerInit = {}): Promise<StunServer> {
-  const host = init.host ?? '0.0.0.0'
-  const socket: Socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' })
+  const hostsOf: () => string[] = init.hosts ?? (init.host != null ? () => [init.host!] : () => [...localAddresses(4), ...localAddresses(6)])
   const allow = rateLimiter(init.ratePerSecond ?? STUN_RATE_PER_SECOND, init.burst ?? STUN_RATE_BURST, init.now ?? Date.now)
   const stats: StunStats = { answered: 0, malformed: 0, limited: 0 }
-  socket.on('message', (msg, rinfo) => {
+  const sockets = new Map<string, Socket>()
+  const failed = new Set<string>()
+  let port = init.port ?? STUN_PORT
+  let closed = false
+
+  const onMessage = (socket: Socket) => (msg: Buffer, rinfo: { address: string, port: number }): void => {
     const req = parseBindingRequest(msg)
     if (req == null) { stats.malformed++; return }
     if (!allow(rinfo.address)) { stats.limited++; return }
@@ -211,18 +239,67 @@ export async function createStunServer (init: StunServerInit = {}): Promise<Stun
       if (err != null) log('answering %s:%d failed: %s', rinfo.address, rinfo.port, err.message)
     })
     stats.answered++
-  })
-  // a send error (ICMP unreachable surfaced on some kernels) must not kill the relay
-  socket.on('error', (err) => { log.error('STUN socket error: %s', err.message) })
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject)
-    socket.bind(init.port ?? STUN_PORT, host, () => { socket.off('error', reject); resolve() })
-  })
-  const port = socket.address().port
-  log('STUN responder on %s:%d', host, port)
+  }
+  const bindOne = async (host: string): Promise<void> => {
+    const bare = host.replace(/^\[(.*)\]$/, '$1')
+    const socket: Socket = createSocket({ type: bare.includes(':') ? 'udp6' : 'udp4' })
+    socket.on('message', onMessage(socket))
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject)
+      socket.bind(port, bare, () => { socket.off('error', reject); resolve() })
+    }).catch((err) => { socket.close(); throw err })
+    // a send error (ICMP unreachable surfaced on some kernels) must not kill the relay
+    socket.on('error', (err) => { log.error('STUN socket %s error: %s', host, err.message) })
+    port = socket.address().port
+    sockets.set(host, socket)
+  }
+  const closeOne = async (host: string): Promise<void> => {
+    const socket = sockets.get(host)
+    sockets.delete(host)
+    if (socket != null) await new Promise<void>(resolve => { socket.close(() => { resolve() }) })
+  }
+  const sync = async (): Promise<Error | undefined> => {
+    const wanted = [...new Set(hostsOf())]
+    let firstError: Error | undefined
+    for (const host of wanted) {
+      if (sockets.has(host)) continue
+      try {
+        await bindOne(host)
+        failed.delete(host)
+        log('STUN responder on %s:%d', host, port)
+      } catch (err: any) {
+        firstError ??= new Error(`udp ${host}:${port}: ${String(err.message)}`)
+        if (!failed.has(host)) log.error('STUN responder cannot listen on udp %s:%d: %s', host, port, err.message)
+        failed.add(host)
+      }
+    }
+    for (const host of [...sockets.keys()]) {
+      if (!wanted.includes(host)) { log('address %s is gone: STUN no longer answers there', host); await closeOne(host) }
+    }
+    return sockets.size === 0 ? (firstError ?? new Error('no local address to answer on')) : undefined
+  }
+
+  const error = await sync()
+  if (error != null) throw error
+  const interval = init.rescanInterval ?? STUN_RESCAN_INTERVAL
+  let busy = false
+  // a fixed `host` never changes; an address list is read again to follow added and removed addresses
+  const timer = (init.hosts != null || init.host == null) && interval > 0
+    ? setInterval(() => {
+      if (busy || closed) return
+      busy = true
+      sync().catch(() => {}).finally(() => { busy = false })
+    }, interval)
+    : undefined
+  timer?.unref()
   return {
     port,
+    addresses: () => [...sockets.keys()],
     stats: () => ({ ...stats }),
-    close: async () => { await new Promise<void>(resolve => { socket.close(() => { resolve() }) }) }
+    close: async () => {
+      closed = true
+      clearInterval(timer)
+      await Promise.all([...sockets.keys()].map(closeOne))
+    }
   }
 }

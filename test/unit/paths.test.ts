@@ -65,12 +65,13 @@ describe('STUN server list', () => {
 describe('path config', () => {
   const load = (text: string): any => loadYamlFile('/etc/peerup/config.yaml', configSchema, text)
 
-  it('defaults: prefer direct, UDP on, STUN from the relays, relay STUN on 3478', () => {
+  it('defaults: prefer direct, UDP on, STUN from the relays, relay STUN on 3478 with no fixed host (one socket per address)', () => {
     const c = load('role: home\n')
     assert.deepEqual(c.paths, { prefer: 'direct', udp: true })
     assert.equal(c.network.stun, undefined)
     const r = load('role: relay\nrelay: {}\n')
-    assert.deepEqual(r.relay.stun, { enabled: true, port: 3478, host: '0.0.0.0', rate_per_second: 20, burst: 40 })
+    assert.deepEqual(r.relay.stun, { enabled: true, port: 3478, rate_per_second: 20, burst: 40 })
+    assert.equal(load('role: relay\n').relay, undefined, 'no relay: section: the relay server applies the same defaults')
   })
 
   it('accepts overrides and names the key of a bad value', () => {

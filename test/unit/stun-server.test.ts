@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { crc32 } from 'node:zlib'
 import fc from 'fast-check'
 import { bindingResponse, createStunServer, parseBindingRequest, STUN_MAGIC_COOKIE, type StunServer } from '../../src/relay/stun-server.js'
+import { stunBindAddresses } from '../../src/relay/stun-addresses.js'
 
 function request (txid = randomBytes(12), attrs: Buffer = Buffer.alloc(0)): Buffer {
   const h = Buffer.alloc(20)
@@ -138,5 +139,89 @@ describe('STUN server', () => {
     assert.equal(server.stats().limited - before.limited, 7)
     clock += 1000 // 10 tokens/s → capped at the burst of 5
     assert.ok(await ask(sock, server.port, request()) != null)
+  })
+})
+
+/** Send a Binding request from `sock` to `host:port`; the answer and the address it came from. */
+async function askAt (sock: Socket, host: string, port: number, timeoutMs = 500): Promise<{ from: string, ip: string } | undefined> {
+  const txid = randomBytes(12)
+  return await new Promise(resolve => {
+    const timer = setTimeout(() => { sock.off('message', on); resolve(undefined) }, timeoutMs)
+    const on = (m: Buffer, rinfo: { address: string, port: number }): void => {
+      if (!m.subarray(8, 20).equals(txid)) return
+      clearTimeout(timer)
+      sock.off('message', on)
+      resolve({ from: `${rinfo.address}:${rinfo.port}`, ip: decode(m, txid).ip })
+    }
+    sock.on('message', on)
+    sock.send(request(txid), port, host)
+  })
+}
+
+describe('STUN server on several addresses', () => {
+  let sock: Socket
+  before(async () => {
+    sock = createSocket('udp4')
+    await new Promise<void>(resolve => sock.bind(0, '127.0.0.1', () => { resolve() }))
+  })
+  after(() => { sock?.close() })
+
+  it('answers each request from the address it was sent to (one socket per address, one port)', async () => {
+    // `host` is what a responder without per-address sockets would bind; `hosts` takes precedence
+    const server = await createStunServer({ port: 0, host: '127.0.0.1', hosts: () => ['127.0.0.1', '127.0.0.2'] })
+    try {
+      assert.deepEqual(server.addresses().sort(), ['127.0.0.1', '127.0.0.2'])
+      for (const host of ['127.0.0.1', '127.0.0.2']) {
+        const a = await askAt(sock, host, server.port)
+        assert.ok(a != null, `no answer at ${host}`)
+        assert.equal(a.from, `${host}:${server.port}`, 'the answer leaves from the address asked')
+        assert.equal(a.ip, '127.0.0.1', 'and carries our address')
+      }
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('follows added and removed addresses on the re-scan', async () => {
+    let hosts = ['127.0.0.1']
+    const server = await createStunServer({ port: 0, hosts: () => hosts, rescanInterval: 50 })
+    try {
+      assert.equal(await askAt(sock, '127.0.0.3', server.port, 200), undefined, 'not bound yet')
+      hosts = ['127.0.0.1', '127.0.0.3']
+      await new Promise(resolve => setTimeout(resolve, 300))
+      assert.equal((await askAt(sock, '127.0.0.3', server.port))?.from, `127.0.0.3:${server.port}`)
+      hosts = ['127.0.0.3']
+      await new Promise(resolve => setTimeout(resolve, 300))
+      assert.deepEqual(server.addresses(), ['127.0.0.3'])
+      assert.equal(await askAt(sock, '127.0.0.1', server.port, 200), undefined, 'a removed address is let go')
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('rejects when no address can be bound', async () => {
+    await assert.rejects(createStunServer({ port: 0, hosts: () => ['192.0.2.77'] }), /192\.0\.2\.77/)
+    await assert.rejects(createStunServer({ port: 0, hosts: () => [] }), /no local address/)
+  })
+})
+
+describe('STUN bind addresses from the relay listen addresses', () => {
+  const table = {
+    lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }, { address: '::1', family: 'IPv6', internal: true }],
+    eth0: [
+      { address: '203.0.113.10', family: 'IPv4', internal: false },
+      { address: '203.0.113.11', family: 'IPv4', internal: false },
+      { address: '2001:db8::10', family: 'IPv6', internal: false },
+      { address: 'fe80::1', family: 'IPv6', internal: false }
+    ]
+  }
+  it('a wildcard listen expands to every local address of its family, loopback and link-local left out', () => {
+    assert.deepEqual(stunBindAddresses(['/ip4/0.0.0.0/tcp/7777', '/ip4/0.0.0.0/tcp/7778/ws'], table), ['203.0.113.10', '203.0.113.11'])
+    assert.deepEqual(stunBindAddresses(['/ip6/::/tcp/7777'], table), ['2001:db8::10'])
+  })
+  it('a specific listen address is used as it is, loopback included (a relay on loopback answers STUN on loopback only)', () => {
+    assert.deepEqual(stunBindAddresses(['/ip4/127.0.0.1/tcp/0'], table), ['127.0.0.1'])
+    assert.deepEqual(stunBindAddresses(['/ip4/203.0.113.11/tcp/7777', '/ip4/0.0.0.0/tcp/7778/ws'], table), ['203.0.113.11', '203.0.113.10'])
+    assert.deepEqual(stunBindAddresses(['/dns4/relay.example.net/tcp/7777', 'garbage'], table), [])
   })
 })

@@ -138,3 +138,22 @@ describe('network.announce validation', () => {
     assert.match(configError('role: home\nrelays:\n  - /ip4/203.0.113.7/tcp/77777\n').message, /:3: relays\.0: .*not a valid multiaddr/)
   })
 })
+
+describe('relay address validation', () => {
+  const id = '12D3KooWQmKxUjbHVTnUVRLDFm5sKADcB4SHgSwUtsMNt2zdaDKC'
+  it('accepts relay addresses that end in /p2p/<relay-peer-id>', () => {
+    const c = loadYamlFile(FILE, configSchema, `role: home\nrelays:\n  - /ip4/203.0.113.7/tcp/7777/p2p/${id}\n  - /dns4/relay.example.net/tcp/7778/ws/p2p/${id}\nnetworks:\n  other:\n    relays: [/ip6/2001:db8::7/tcp/7777/p2p/${id}]\n`)
+    assert.equal(c.relays.length, 2)
+  })
+  it('a relay address without /p2p/<id> (or a circuit) is an error naming file, line and key, with the fix', () => {
+    const e = configError('# home\nrole: home\nrelays:\n  - /ip4/203.0.113.7/tcp/7777\n')
+    assert.equal(e.line, 4)
+    assert.equal(e.keyPath, 'relays.0')
+    assert.match(e.message, /^\/etc\/peerup\/config\.yaml:4: relays\.0: "\/ip4\/203\.0\.113\.7\/tcp\/7777" has no \/p2p\/<relay-peer-id> at its end/)
+    assert.match(e.message, /peerup relay serve/, 'says where the full address comes from')
+    const n = configError('role: client\nnetworks:\n  other:\n    relays:\n      - /dns4/relay.example.net/tcp/7777\n')
+    assert.equal(n.line, 5)
+    assert.equal(n.keyPath, 'networks.other.relays.0')
+    assert.match(configError(`role: home\nrelays: [/ip4/203.0.113.7/tcp/7777/p2p/${id}/p2p-circuit]\n`).message, /:2: relays\.0: .*is a relay circuit/)
+  })
+})

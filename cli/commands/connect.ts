@@ -70,7 +70,7 @@ export function register (program: Command): void {
         output: process.stdout,
         reset: () => {}
       }, opened.stream, { connection: opened.connection, connections: () => node.libp2p.getConnections() })
-      await Promise.resolve(node.libp2p.stop()).catch(() => {})
+      await node.stop({ graceMs: 0 }).catch(() => {})
       exitAfterTunnel(target, service, stats)
     })
 
@@ -97,7 +97,7 @@ export function register (program: Command): void {
       const { constants } = await lib()
       const stop = (): void => {
         const grace = new Promise(resolve => setTimeout(resolve, constants.SHUTDOWN_GRACE).unref())
-        void Promise.race([proxy.close(), grace]).finally(() => { Promise.resolve(node.libp2p.stop()).finally(() => process.exit(0)) })
+        void Promise.race([proxy.close(), grace]).finally(() => { node.stop({ graceMs: 0 }).finally(() => process.exit(0)) })
       }
       process.on('SIGTERM', stop)
       process.on('SIGINT', stop)
@@ -145,7 +145,7 @@ export function register (program: Command): void {
           udp: { available: node.udp.available, reason: noUdp ?? null, stun: node.stunServers }
         }))
       }
-      await Promise.resolve(node.libp2p.stop()).catch(() => {})
+      await node.stop({ graceMs: 0 }).catch(() => {})
       if (opts.untilDirect === true && last?.path.path !== 'direct') {
         info(`peerup: no direct path to ${target} after ${replies.length} pings (still ${last != null ? describePath(last.path) : 'unknown'})`)
         process.exit(EXIT.RUNTIME)

@@ -32,7 +32,7 @@ export function register (program: Command): void {
           for (const a of r.addrs) out(`  ${a}`)
         }
       } finally {
-        await Promise.resolve(node.libp2p.stop()).catch(() => {})
+        await node.stop({ graceMs: 0 }).catch(() => {})
       }
     })
 

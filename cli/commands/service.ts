@@ -28,7 +28,7 @@ export function register (program: Command): void {
       if (opts.peer != null) {
         const node = await createPeerupNode({ config: cfg, listen: [], serve: false })
         await node.start()
-        const list = await node.remoteServices(opts.peer).finally(async () => { await Promise.resolve(node.libp2p.stop()).catch(() => {}) })
+        const list = await node.remoteServices(opts.peer).finally(async () => { await node.stop({ graceMs: 0 }).catch(() => {}) })
         if (opts.json === true) out(JSON.stringify(list))
         else table([['NAME', 'PORT', 'PROTOCOL'], ...list.map(e => [e.name, String(e.port), e.protocol])])
         return

@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { controlSocketPath, createControlClient, findConfigFile, tunnelStdio, UsageError } from '../../src/control/index.js'
-import { lib } from '../lib.js'
+import { control, lib } from '../lib.js'
 import { EXIT, info, out } from '../run.js'
 import type { PathEvent, PathPreference, PeerupNode, PingReply } from '../../src/index.js'
 import type { Command } from 'commander'
 
-function pathOpt (v: string | undefined): PathPreference {
+async function pathOpt (v: string | undefined): Promise<PathPreference> {
+  const { UsageError } = await control()
   const p = v ?? 'auto'
   if (p !== 'auto' && p !== 'direct' && p !== 'relay') throw new UsageError(`--path must be auto, direct or relay (got "${p}")`)
   return p
@@ -40,6 +40,7 @@ function exitAfterTunnel (target: string, service: string, stats: { clean: boole
  * when no daemon answers; the daemon's own errors keep their exit codes.
  */
 async function ncViaDaemon (cmd: Command, target: string, service: string, path: PathPreference): Promise<boolean> {
+  const { controlSocketPath, createControlClient, findConfigFile, tunnelStdio } = await control()
   const socketPath = controlSocketPath(dirname(findConfigFile(cmd.optsWithGlobals().config)))
   if (!existsSync(socketPath)) return false
   let tunnel
@@ -59,7 +60,7 @@ export function register (program: Command): void {
     .option('--path <path>', 'auto | direct | relay', 'auto')
     .option('--no-daemon', 'dial in this process even when a daemon runs for this config')
     .action(async (target: string, service: string, opts, cmd) => {
-      const path = pathOpt(opts.path)
+      const path = await pathOpt(opts.path)
       if (opts.daemon !== false && await ncViaDaemon(cmd, target, service, path)) return
       const { describePath, spliceSocketStream } = await lib()
       const node = await clientNode(cmd)
@@ -79,7 +80,8 @@ export function register (program: Command): void {
     .option('--bind <addr>', 'local address to bind', '127.0.0.1')
     .option('--path <path>', 'auto | direct | relay', 'auto')
     .action(async (target: string, service: string, port: string, opts, cmd) => {
-      const path = pathOpt(opts.path)
+      const path = await pathOpt(opts.path)
+      const { UsageError } = await control()
       const p = Number(port)
       if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError(`invalid local port "${port}"`)
       const { describePath } = await lib()
@@ -111,7 +113,8 @@ export function register (program: Command): void {
     .option('--interval <ms>', 'pause between pings (ms)', '200')
     .option('--json', 'JSON output: {target, peerId, path, class, relay, rtts: [ms], paths: [...], classes: [...], directAfterMs, udp: {available, reason, stun}}')
     .action(async (target: string, opts, cmd) => {
-      const path = pathOpt(opts.path)
+      const path = await pathOpt(opts.path)
+      const { UsageError } = await control()
       const count = Number(opts.count)
       const interval = Number(opts.interval)
       if (!Number.isInteger(count) || count < 1) throw new UsageError(`-c must be a positive integer (got "${opts.count}")`)

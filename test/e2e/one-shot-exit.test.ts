@@ -88,7 +88,17 @@ describe('one-shot commands exit on their own', { timeout: 300_000 }, () => {
       { args: ['keytool', 'validate', '--file', keys], out: /1 valid, 0 invalid/ },
       { args: ['keytool', 'revoke', other, '--file', keys], out: /removed/ },
       { args: ['peerid', key], bin: KEYTOOL, out: /^12D3KooW/m },
-      ...meshCases()
+      ...meshCases(),
+      // the other resolver tiers: a literal peer ID (past the DHT tier), an unknown name (exit 4)
+      { args: [...client, 'resolve', mesh.home.peerId, '--json'], out: new RegExp(`"peerId":"${mesh.home.peerId}"`) },
+      { args: [...client, 'resolve', 'nobody.grewal'], code: 4, out: /nobody\.grewal/ }
+    ])
+    // the relay tier: the names file no longer knows the home, its relay does
+    await checkAll([
+      { args: [...client, 'names', 'remove', 'home.grewal'], out: /removed/ },
+      { args: [...client, 'resolve', 'home.grewal', '--json'], out: /"source":"network","via":"relay grewal"/ },
+      { args: [...client, 'service', 'list', '--peer', 'home.grewal'], out: /^echo\s/m },
+      { args: [...client, 'names', 'add', 'home.grewal', mesh.home.peerId], out: /written/ }
     ])
   })
 

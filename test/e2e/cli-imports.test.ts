@@ -77,6 +77,15 @@ describe('CLI: file commands load no libp2p', { concurrency: 2, timeout: 180_000
     for (const [args, code] of cases) noLibp2p(args.join(' '), await traced(args), code)
   })
 
+  it('--version and status (daemon client) load not even zod, YAML or an @libp2p package', async () => {
+    const heavy = /\/node_modules\/(zod|yaml|@libp2p\/[^/]+|@multiformats\/[^/]+|multiformats)\//
+    for (const [args, code] of [[['--version'], 0], [['--config', home.config, 'status'], 4], [['--config', home.config, 'status', '--json'], 4]] as const) {
+      const t = await traced([...args])
+      noLibp2p(args.join(' '), t, code)
+      assert.deepEqual(t.modules.filter(m => heavy.test(m)), [], `${args.join(' ')} loads only the control client`)
+    }
+  })
+
   it('auth, service and names: add, list, remove', async () => {
     const cfg = ['--config', home.config]
     const peer = relay.peerId

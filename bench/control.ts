@@ -3,8 +3,9 @@
  * `peerup nc`) and for idle memory:
  *
  * - cold process start → first byte: `peerup --version`, `peerup status`,
- *   `peerup nc` through the client daemon and in-process (`--no-daemon`),
- *   direct and relayed;
+ *   the file commands `peerup whoami` and `peerup auth add` (spawn → exit:
+ *   it prints only to stderr), `peerup nc` through the client daemon and
+ *   in-process (`--no-daemon`), direct and relayed;
  * - `ssh host true` through the relay with `ProxyCommand peerup nc` (daemon
  *   and in-process) against direct ssh to the throwaway sshd;
  * - idle RSS of relay, home and client daemons, and the levers that move it
@@ -207,11 +208,15 @@ export async function runControlBench (o: ControlBenchOptions): Promise<ControlB
     log(`control: idle RSS MiB relay ${result.idle.relay}, home ${result.idle.home}, client daemon ${result.idle.client} (heap ${JSON.stringify(result.idle.clientHeap)})`)
 
     log(`control: cold start → first byte, ${o.runs} runs per row`)
+    // file commands on a config dir of their own (auth add must not touch the mesh's trust)
+    const own = await h.initNode('files', 'home')
     const nc = (path: string, daemonOn: boolean) => async () => await coldFirstByte(`nc ${path}`, node, [PEERUP, '--config', cfg, 'nc', 'home.grewal', 'bench', '--path', path, ...(daemonOn ? [] : ['--no-daemon'])], 'x')
     result.coldStart = await interleaved({
       'node (empty script)': async () => await coldFirstByte('node', node, ['-e', 'process.stdout.write("x")'], undefined),
       'peerup --version': async () => await coldFirstByte('version', node, [PEERUP, '--version'], undefined),
       'peerup status (daemon)': async () => await coldFirstByte('status', node, [PEERUP, '--config', cfg, 'status'], undefined),
+      'peerup whoami': async () => await coldFirstByte('whoami', node, [PEERUP, '--config', own.config, 'whoami'], undefined),
+      'peerup auth add (spawn → exit)': async () => await wallTime('auth add', node, [PEERUP, '--config', own.config, 'auth', 'add', mesh.relay.peerId]),
       'peerup nc, direct (daemon)': nc('direct', true),
       'peerup nc, relayed (daemon)': nc('relay', true),
       'peerup nc, direct (in-process)': nc('direct', false),
@@ -254,6 +259,8 @@ export async function runControlBench (o: ControlBenchOptions): Promise<ControlB
 /** Pass/miss marks of this section. */
 export function controlTargets (r: ControlBenchResult): Array<{ id: string, label: string, value: string, pass: boolean | null }> {
   const nc = r.coldStart['peerup nc, relayed (daemon)']
+  const fileRows = [r.coldStart['peerup whoami'], r.coldStart['peerup auth add (spawn → exit)']]
+  const fileMeasured = fileRows.every(f => f != null && f.n > 0)
   const ssh = r.ssh
   const idle = r.idle
   const worst = Math.max(idle.relay, idle.home, idle.client)
@@ -264,6 +271,12 @@ export function controlTargets (r: ControlBenchResult): Array<{ id: string, labe
       label: 'peerup nc cold start → first byte via relay, through the client daemon ≤ 250 ms (p50)',
       value: nc == null || nc.n === 0 ? 'not measured' : `p50 ${nc.p50} ms, p99 ${nc.p99} ms`,
       pass: nc == null || nc.n === 0 ? null : nc.failed === 0 && nc.p50 <= 250
+    },
+    {
+      id: 'file-commands-cold',
+      label: 'file commands load no libp2p: peerup whoami (first byte) and auth add (exit) ≤ 450 ms (p50)',
+      value: !fileMeasured ? 'not measured' : `whoami p50 ${fileRows[0]!.p50} ms, auth add p50 ${fileRows[1]!.p50} ms`,
+      pass: !fileMeasured ? null : fileRows.every(f => f!.failed === 0 && f!.p50 <= 450)
     },
     {
       id: 'ssh-true-relay',

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-import { Command } from 'commander'
-import { registerKeytool } from './commands/keytool.js'
-import { finishProgram, runProgram } from './program.js'
+// as cli/peerup.ts: the compile cache first, everything else after it
+import { enableCompileCache } from './compile-cache.js'
+enableCompileCache()
+
+const { Command } = await import('commander')
+const { registerKeytool } = await import('./commands/keytool.js')
+const { finishProgram, runProgram } = await import('./program.js')
 
 const program = new Command('peerup-keytool').description('manage peerup identity keys and authorized_keys files')
 registerKeytool(program)

@@ -9,7 +9,7 @@ import { isMeshAddress } from './mesh-range.js'
 import { installWebSocket } from './polyfill.js'
 import { hopServer } from './relay/hop-server.js'
 import { batchWindowUpdates, cheapNoiseLengthDecoder, corkedTcp } from './transport-tuning.js'
-import { loadUdpTransport } from './udp-transport.js'
+import { holdUdpTransportWhileRunning, loadUdpTransport } from './udp-transport.js'
 import {
   DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, UDP_MAX_READ_BUFFER, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
   RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_PENALTY, RELAY_RESERVATION_TTL,
@@ -286,5 +286,6 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     services
   }) as PeerupLibp2p
   node.addEventListener('connection:open', (evt) => { cheapNoiseLengthDecoder(evt.detail) })
+  if (extraTransports.length > 0) holdUdpTransportWhileRunning(node)
   return node
 }

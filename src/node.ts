@@ -106,7 +106,16 @@ export interface PeerupNode {
   /** Counters for status and `/metrics`: tunnels, bytes, dials by path, auth denials. */
   readonly metrics: NodeMetrics
   start (): Promise<void>
-  /** Graceful stop: stop accepting, let tunnels finish for `graceMs`, reset the rest. */
+  /**
+   * Graceful stop: stop accepting, let tunnels finish for `graceMs`, reset the
+   * rest, then stop everything the node started (timers, path upgrades,
+   * allow-list watchers, libp2p, and the WebRTC addon's threads when this is
+   * the process's last node using it). `graceMs: 0` is the quick stop of a
+   * one-shot command: it returns once the connections have flushed and
+   * closed (at most 2 s), after which nothing keeps the process alive.
+   *
+   * @default graceMs: config `daemon.shutdown_grace_seconds` × 1000
+   */
   stop (options?: { graceMs?: number }): Promise<void>
   /** Resolve a name (tier chain, first hit wins). */
   resolve (name: string, options?: AbortOptions): Promise<ChainResult>

@@ -22,6 +22,10 @@ export interface UdpTransportStatus {
 type WebRTCFactory = (init?: { rtcConfiguration?: () => { iceServers: Array<{ urls: string[] }> }, maxEarlyStreams?: number, dataChannel?: Record<string, unknown> }) => (components: any) => any
 
 let loaded: Promise<{ factory?: WebRTCFactory, status: UdpTransportStatus }> | undefined
+/** node-datachannel's `cleanup()`, once the addon has loaded. */
+let cleanup: (() => void) | undefined
+/** Started libp2p nodes of this process that carry the transport. */
+let running = 0
 
 /**
  * Load `@libp2p/webrtc` and its native addon once per process. Never
@@ -34,6 +38,11 @@ export async function loadUdpTransport (): Promise<{ factory?: WebRTCFactory, st
     try {
       // importing it loads the native addon (node-datachannel/polyfill): this is what fails on an unsupported platform
       const mod = await import('@libp2p/webrtc')
+      // the addon @libp2p/webrtc runs on (its polyfill and this are one module instance)
+      cleanup = await import('node-datachannel').then(m => m.cleanup, (err: Error) => {
+        log('node-datachannel cleanup() not found (%s): a one-shot command may linger after its last WebRTC attempt', err.message)
+        return undefined
+      })
       return { factory: mod.webRTC as unknown as WebRTCFactory, status: { available: true } }
     } catch (err: any) {
       const reason = `the WebRTC addon (node-datachannel) did not load: ${String(err?.message ?? err).split('\n')[0]}`
@@ -42,6 +51,24 @@ export async function loadUdpTransport (): Promise<{ factory?: WebRTCFactory, st
     }
   })()
   return await loaded
+}
+
+/**
+ * Count `libp2p` (a node built with the transport) as a user of the native
+ * addon while it runs. When the last such node of the process stops, the
+ * addon's threads are stopped too: once any RTCPeerConnection has existed
+ * (a hole-punching attempt, even one aborted by the stop), node-datachannel
+ * keeps the process alive until its `cleanup()` runs, so a one-shot command
+ * would never exit. A node started later re-initialises the addon.
+ */
+export function holdUdpTransportWhileRunning (libp2p: { addEventListener: (type: 'start' | 'stop', fn: () => void) => void }): void {
+  libp2p.addEventListener('start', () => { running++ })
+  libp2p.addEventListener('stop', () => {
+    running = Math.max(0, running - 1)
+    if (running > 0 || cleanup == null) return
+    log('last node with the UDP transport stopped: stopping the WebRTC addon')
+    try { cleanup() } catch (err: any) { log.error('node-datachannel cleanup failed: %s', err?.message ?? err) }
+  })
 }
 
 /** The status of the direct-UDP transport after {@link loadUdpTransport}. */

@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { lib } from '../lib.js'
+import { files } from '../lib.js'
 import { info, out, table } from '../run.js'
-import type { Lib } from '../lib.js'
-import type { LoadedConfig } from '../../src/index.js'
+import type { Files } from '../lib.js'
+import type { LoadedConfig } from '../../src/config/index.js'
 import type { Command } from 'commander'
 
 /** The authorized_keys file for the global list or a service (creating the service's own file reference). */
-function fileFor ({ ServiceNotFoundError, setServiceAuthorizedKeys }: Lib, cfg: LoadedConfig, service?: string, create = false): string {
+function fileFor ({ ServiceNotFoundError, setServiceAuthorizedKeys }: Files, cfg: LoadedConfig, service?: string, create = false): string {
   if (service == null) return cfg.path(cfg.config.security.authorized_keys_file)
   const svc = cfg.config.services[service]
   if (svc == null) throw new ServiceNotFoundError(`no service named "${service}" in ${cfg.file}`)
@@ -25,7 +25,7 @@ export function register (program: Command): void {
     .option('--expires <rfc3339>', 'expiry, e.g. 2027-01-31T00:00:00Z')
     .option('--service <name>', 'edit the service\'s own allow-list')
     .action(async (peerId: string, opts, cmd) => {
-      const l = await lib()
+      const l = await files()
       const cfg = l.loadConfig(cmd.optsWithGlobals().config)
       const file = fileFor(l, cfg, opts.service, true)
       const added = l.addAuthorizedKey(file, peerId, { comment: opts.comment, expires: opts.expires })
@@ -34,7 +34,7 @@ export function register (program: Command): void {
   auth.command('remove <peer-id>')
     .option('--service <name>', 'edit the service\'s own allow-list')
     .action(async (peerId: string, opts, cmd) => {
-      const l = await lib()
+      const l = await files()
       const cfg = l.loadConfig(cmd.optsWithGlobals().config)
       const file = fileFor(l, cfg, opts.service)
       const removed = l.removeAuthorizedKey(file, peerId)
@@ -44,7 +44,7 @@ export function register (program: Command): void {
     .option('--service <name>', 'list the service\'s own allow-list')
     .option('--json', 'JSON output: [{peerId, comment, expires, line}]')
     .action(async (opts, cmd) => {
-      const l = await lib()
+      const l = await files()
       const cfg = l.loadConfig(cmd.optsWithGlobals().config)
       const file = fileFor(l, cfg, opts.service)
       if (existsSync(file)) l.assertPrivateFile(file)

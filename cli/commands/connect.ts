@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { controlSocketPath, createControlClient, findConfigFile, tunnelStdio, UsageError } from '../../src/control/index.js'
-import { lib } from '../lib.js'
+import { control, lib } from '../lib.js'
 import { EXIT, info, out } from '../run.js'
 import type { PathEvent, PathPreference, PeerupNode, PingReply } from '../../src/index.js'
 import type { Command } from 'commander'
 
-function pathOpt (v: string | undefined): PathPreference {
+async function pathOpt (v: string | undefined): Promise<PathPreference> {
+  const { UsageError } = await control()
   const p = v ?? 'auto'
   if (p !== 'auto' && p !== 'direct' && p !== 'relay') throw new UsageError(`--path must be auto, direct or relay (got "${p}")`)
   return p
@@ -40,6 +40,7 @@ function exitAfterTunnel (target: string, service: string, stats: { clean: boole
  * when no daemon answers; the daemon's own errors keep their exit codes.
  */
 async function ncViaDaemon (cmd: Command, target: string, service: string, path: PathPreference): Promise<boolean> {
+  const { controlSocketPath, createControlClient, findConfigFile, tunnelStdio } = await control()
   const socketPath = controlSocketPath(dirname(findConfigFile(cmd.optsWithGlobals().config)))
   if (!existsSync(socketPath)) return false
   let tunnel
@@ -59,7 +60,7 @@ export function register (program: Command): void {
     .option('--path <path>', 'auto | direct | relay', 'auto')
     .option('--no-daemon', 'dial in this process even when a daemon runs for this config')
     .action(async (target: string, service: string, opts, cmd) => {
-      const path = pathOpt(opts.path)
+      const path = await pathOpt(opts.path)
       if (opts.daemon !== false && await ncViaDaemon(cmd, target, service, path)) return
       const { describePath, spliceSocketStream } = await lib()
       const node = await clientNode(cmd)
@@ -70,7 +71,7 @@ export function register (program: Command): void {
         output: process.stdout,
         reset: () => {}
       }, opened.stream, { connection: opened.connection, connections: () => node.libp2p.getConnections() })
-      await Promise.resolve(node.libp2p.stop()).catch(() => {})
+      await node.stop({ graceMs: 0 }).catch(() => {})
       exitAfterTunnel(target, service, stats)
     })
 
@@ -79,7 +80,8 @@ export function register (program: Command): void {
     .option('--bind <addr>', 'local address to bind', '127.0.0.1')
     .option('--path <path>', 'auto | direct | relay', 'auto')
     .action(async (target: string, service: string, port: string, opts, cmd) => {
-      const path = pathOpt(opts.path)
+      const path = await pathOpt(opts.path)
+      const { UsageError } = await control()
       const p = Number(port)
       if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError(`invalid local port "${port}"`)
       const { describePath } = await lib()
@@ -97,7 +99,7 @@ export function register (program: Command): void {
       const { constants } = await lib()
       const stop = (): void => {
         const grace = new Promise(resolve => setTimeout(resolve, constants.SHUTDOWN_GRACE).unref())
-        void Promise.race([proxy.close(), grace]).finally(() => { Promise.resolve(node.libp2p.stop()).finally(() => process.exit(0)) })
+        void Promise.race([proxy.close(), grace]).finally(() => { node.stop({ graceMs: 0 }).finally(() => process.exit(0)) })
       }
       process.on('SIGTERM', stop)
       process.on('SIGINT', stop)
@@ -111,7 +113,8 @@ export function register (program: Command): void {
     .option('--interval <ms>', 'pause between pings (ms)', '200')
     .option('--json', 'JSON output: {target, peerId, path, class, relay, rtts: [ms], paths: [...], classes: [...], directAfterMs, udp: {available, reason, stun, stunCheck: [{server, address, ok, mapped, from, rttMs, problem}]}}')
     .action(async (target: string, opts, cmd) => {
-      const path = pathOpt(opts.path)
+      const path = await pathOpt(opts.path)
+      const { UsageError } = await control()
       const count = Number(opts.count)
       const interval = Number(opts.interval)
       if (!Number.isInteger(count) || count < 1) throw new UsageError(`-c must be a positive integer (got "${opts.count}")`)
@@ -153,7 +156,7 @@ export function register (program: Command): void {
           udp: { available: node.udp.available, reason: noUdp ?? null, stun: node.stunServers, stunCheck: checks }
         }))
       }
-      await Promise.resolve(node.libp2p.stop()).catch(() => {})
+      await node.stop({ graceMs: 0 }).catch(() => {})
       if (opts.untilDirect === true && last?.path.path !== 'direct') {
         info(`peerup: no direct path to ${target} after ${replies.length} pings (still ${last != null ? describePath(last.path) : 'unknown'})`)
         process.exit(EXIT.RUNTIME)

@@ -1,5 +1,5 @@
 import { basename, dirname, resolve } from 'node:path'
-import { lib } from '../lib.js'
+import { files } from '../lib.js'
 import { info, out } from '../run.js'
 import type { Command } from 'commander'
 
@@ -16,7 +16,7 @@ export function register (program: Command): void {
     .option('--force', 'overwrite existing files')
     .action(async (opts, cmd) => {
       const role = opts.role as string
-      const { initConfigDir, peerupHome, relayAddressProblem, UsageError } = await lib()
+      const { initConfigDir, peerupHome, relayAddressProblem, UsageError } = await files()
       if (!['relay', 'home', 'client'].includes(role)) {
         throw new UsageError(`--role must be relay, home or client (got "${role}")`)
       }

@@ -1,11 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { peerupHome } from '../../src/control/index.js'
-import { lib } from '../lib.js'
+import { files } from '../lib.js'
 import { EXIT, info, out, table } from '../run.js'
 import type { Command } from 'commander'
 
-const defaultFile = (): string => join(peerupHome(), 'authorized_keys')
+const defaultFile = async (): Promise<string> => join((await files()).peerupHome(), 'authorized_keys')
 
 /** Attach the keytool commands to `program` (used by `peerup-keytool` and `peerup keytool`). */
 export function registerKeytool (program: Command): void {
@@ -13,14 +12,14 @@ export function registerKeytool (program: Command): void {
     .description('create an Ed25519 identity key file (0600)')
     .option('--force', 'overwrite an existing file')
     .action(async (file: string, opts) => {
-      const { generateIdentityFile, peerIdOf } = await lib()
+      const { generateIdentityFile, peerIdOf } = await files()
       const key = await generateIdentityFile(file, { overwrite: opts.force === true })
       out(peerIdOf(key).toString())
     })
   program.command('peerid <file>')
     .description('print the peer ID of a key file')
     .action(async (file: string) => {
-      const { loadIdentityFile, peerIdOf } = await lib()
+      const { loadIdentityFile, peerIdOf } = await files()
       out(peerIdOf(loadIdentityFile(file)).toString())
     })
   program.command('authorize <peer-id>')
@@ -29,16 +28,16 @@ export function registerKeytool (program: Command): void {
     .option('--expires <rfc3339>', 'expiry time')
     .option('--file <file>', 'authorized_keys file (default $PEERUP_HOME/authorized_keys)')
     .action(async (peerId: string, opts) => {
-      const { addAuthorizedKey } = await lib()
-      const file = opts.file ?? defaultFile()
+      const { addAuthorizedKey } = await files()
+      const file = opts.file ?? await defaultFile()
       info(addAuthorizedKey(file, peerId, { comment: opts.comment, expires: opts.expires }) ? `added ${peerId} to ${file}` : `${peerId} is already in ${file}`)
     })
   program.command('revoke <peer-id>')
     .description('remove a peer from an authorized_keys file')
     .option('--file <file>', 'authorized_keys file')
     .action(async (peerId: string, opts) => {
-      const { removeAuthorizedKey } = await lib()
-      const file = opts.file ?? defaultFile()
+      const { removeAuthorizedKey } = await files()
+      const file = opts.file ?? await defaultFile()
       info(removeAuthorizedKey(file, peerId) ? `removed ${peerId} from ${file}` : `${peerId} was not in ${file}`)
     })
   program.command('list')
@@ -46,8 +45,8 @@ export function registerKeytool (program: Command): void {
     .option('--file <file>', 'authorized_keys file')
     .option('--json', 'JSON output')
     .action(async (opts) => {
-      const { assertPrivateFile, parseAuthorizedKeys } = await lib()
-      const file = opts.file ?? defaultFile()
+      const { assertPrivateFile, parseAuthorizedKeys } = await files()
+      const file = opts.file ?? await defaultFile()
       if (existsSync(file)) assertPrivateFile(file)
       const parsed = parseAuthorizedKeys(existsSync(file) ? readFileSync(file, 'utf8') : '', file)
       if (opts.json === true) {
@@ -60,8 +59,8 @@ export function registerKeytool (program: Command): void {
     .description('check an authorized_keys file; reports every bad line as file:line, exit 1 if any')
     .option('--file <file>', 'authorized_keys file')
     .action(async (opts) => {
-      const { assertPrivateFile, formatProblems, parseAuthorizedKeys } = await lib()
-      const file = opts.file ?? defaultFile()
+      const { assertPrivateFile, formatProblems, parseAuthorizedKeys } = await files()
+      const file = opts.file ?? await defaultFile()
       assertPrivateFile(file)
       const parsed = parseAuthorizedKeys(readFileSync(file, 'utf8'), file)
       for (const line of formatProblems(parsed.problems)) out(line)

@@ -1,4 +1,4 @@
-import { lib } from '../lib.js'
+import { files } from '../lib.js'
 import { info, out, table } from '../run.js'
 import type { Command } from 'commander'
 
@@ -9,7 +9,7 @@ export function register (program: Command): void {
   names.command('add <name> <peer-id>')
     .option('--addr <multiaddr>', 'a direct address of the peer (repeatable)', collect, [])
     .action(async (name: string, peerId: string, opts, cmd) => {
-      const { addNameToFile, loadConfig } = await lib()
+      const { addNameToFile, loadConfig } = await files()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       const file = cfg.path(cfg.config.names_file)
       addNameToFile(file, name, peerId, opts.addr)
@@ -17,7 +17,7 @@ export function register (program: Command): void {
     })
   names.command('remove <name>')
     .action(async (name: string, _opts, cmd) => {
-      const { loadConfig, NameNotFoundError, removeNameFromFile } = await lib()
+      const { loadConfig, NameNotFoundError, removeNameFromFile } = await files()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       const file = cfg.path(cfg.config.names_file)
       if (!removeNameFromFile(file, name)) throw new NameNotFoundError(name, [file])
@@ -26,7 +26,7 @@ export function register (program: Command): void {
   names.command('list')
     .option('--json', 'JSON output: [{name, peerId, addrs}]')
     .action(async (opts, cmd) => {
-      const { loadConfig, readNamesFile } = await lib()
+      const { loadConfig, readNamesFile } = await files()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       const entries = readNamesFile(cfg.path(cfg.config.names_file))
       if (opts.json === true) { out(JSON.stringify(entries)); return }

@@ -1,4 +1,4 @@
-import { lib } from '../lib.js'
+import { files, lib } from '../lib.js'
 import { info, out, table } from '../run.js'
 import type { Command } from 'commander'
 
@@ -34,7 +34,8 @@ export function register (program: Command): void {
     .description('ask the running relay (same config) for its reservations, circuits, memory and open descriptors')
     .option('--json', 'JSON output: {peerId, reservations, activeCircuits, circuitsOpened, circuitsRefused, refusedByLimit, bytesRelayed, bytesInFlightCircuits, pausedCircuits, connections, peers, process: {rssMiB, heapUsedMiB, heapTotalMiB, externalMiB, arrayBuffersMiB, fds, uptimeSeconds}}')
     .action(async (opts, cmd) => {
-      const { loadConfig, queryStatusSocket, UsageError, constants } = await lib()
+      const { loadConfig, UsageError, constants } = await files()
+      const { queryStatusSocket } = await import('../../src/control/index.js')
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       if (cfg.config.role !== 'relay') throw new UsageError(`${cfg.file}: role is "${cfg.config.role}"; "peerup relay status" needs role: relay`)
       const socket = cfg.config.relay?.status_socket ?? constants.RELAY_STATUS_SOCKET
@@ -57,14 +58,14 @@ export function register (program: Command): void {
     })
   const names = relay.command('names').description('the relay\'s name registry')
   const registryFile = async (cmd: Command): Promise<string> => {
-    const { loadConfig } = await lib()
+    const { loadConfig } = await files()
     const cfg = loadConfig(cmd.optsWithGlobals().config)
     return cfg.path(cfg.config.relay?.registry_file ?? 'names-registry.json')
   }
   names.command('list')
     .option('--json', 'JSON output: [{network, host, peerId, registeredAt}]')
     .action(async (opts, cmd) => {
-      const { readRegistryFile } = await lib()
+      const { readRegistryFile } = await files()
       const rows = readRegistryFile(await registryFile(cmd))
       if (opts.json === true) { out(JSON.stringify(rows)); return }
       table([['NAME', 'PEER ID', 'REGISTERED'], ...rows.map(r => [`${r.host}.${r.network}`, r.peerId, r.registeredAt])])
@@ -72,7 +73,7 @@ export function register (program: Command): void {
   names.command('remove <name>')
     .description('free a name (host.network) so another peer may register it')
     .action(async (name: string, _opts, cmd) => {
-      const { NameNotFoundError, removeFromRegistryFile } = await lib()
+      const { NameNotFoundError, removeFromRegistryFile } = await files()
       const file = await registryFile(cmd)
       if (!removeFromRegistryFile(file, name)) throw new NameNotFoundError(name, [file])
       info(`removed ${name} from ${file}`)

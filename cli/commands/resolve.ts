@@ -1,4 +1,4 @@
-import { lib } from '../lib.js'
+import { files, lib } from '../lib.js'
 import { out } from '../run.js'
 import type { Command } from 'commander'
 
@@ -32,7 +32,7 @@ export function register (program: Command): void {
           for (const a of r.addrs) out(`  ${a}`)
         }
       } finally {
-        await Promise.resolve(node.libp2p.stop()).catch(() => {})
+        await node.stop({ graceMs: 0 }).catch(() => {})
       }
     })
 
@@ -40,7 +40,7 @@ export function register (program: Command): void {
     .description('print a ~/.ssh/config block that reaches *.<network> through peerup')
     .option('--network <name>', 'network (default: this node\'s)')
     .action(async (opts, cmd) => {
-      const { loadConfig } = await lib()
+      const { loadConfig } = await files()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       const network = opts.network ?? cfg.config.network.name
       const self = process.argv[1]

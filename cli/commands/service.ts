@@ -1,4 +1,4 @@
-import { lib } from '../lib.js'
+import { files, lib } from '../lib.js'
 import { info, out, table } from '../run.js'
 import type { Command } from 'commander'
 
@@ -7,14 +7,14 @@ export function register (program: Command): void {
   service.command('add <name> <host:port>')
     .option('--protocol <id>', 'custom protocol ID (default /peerup/<name>/1.0.0)')
     .action(async (name: string, addr: string, opts, cmd) => {
-      const { addServiceToConfig, loadConfig } = await lib()
+      const { addServiceToConfig, loadConfig } = await files()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       addServiceToConfig(cfg.file, name, addr, { protocol: opts.protocol })
       info(`service ${name} -> ${addr} added to ${cfg.file} (restart or SIGHUP is not needed for auth; restart the daemon to expose it)`)
     })
   service.command('remove <name>')
     .action(async (name: string, _opts, cmd) => {
-      const { loadConfig, removeServiceFromConfig, ServiceNotFoundError } = await lib()
+      const { loadConfig, removeServiceFromConfig, ServiceNotFoundError } = await files()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       if (!removeServiceFromConfig(cfg.file, name)) throw new ServiceNotFoundError(`no service named "${name}" in ${cfg.file}`)
       info(`service ${name} removed from ${cfg.file}`)
@@ -23,12 +23,13 @@ export function register (program: Command): void {
     .option('--json', 'JSON output: [{name, localAddress, protocol, enabled, authorizedKeys}]; with --peer: [{name, port, protocol}]')
     .option('--peer <target>', 'list the services a remote node lets us use')
     .action(async (opts, cmd) => {
-      const { createPeerupNode, loadConfig, serviceProtocol } = await lib()
+      const { loadConfig, serviceProtocol } = await files()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       if (opts.peer != null) {
+        const { createPeerupNode } = await lib()
         const node = await createPeerupNode({ config: cfg, listen: [], serve: false })
         await node.start()
-        const list = await node.remoteServices(opts.peer).finally(async () => { await Promise.resolve(node.libp2p.stop()).catch(() => {}) })
+        const list = await node.remoteServices(opts.peer).finally(async () => { await node.stop({ graceMs: 0 }).catch(() => {}) })
         if (opts.json === true) out(JSON.stringify(list))
         else table([['NAME', 'PORT', 'PROTOCOL'], ...list.map(e => [e.name, String(e.port), e.protocol])])
         return

@@ -1,5 +1,5 @@
 import { dirname } from 'node:path'
-import { controlSocketPath, createControlClient, findConfigFile } from '../../src/control/index.js'
+import { control } from '../lib.js'
 import { out, table } from '../run.js'
 import type { DaemonStatus } from '../../src/control/index.js'
 import type { Command } from 'commander'
@@ -41,6 +41,7 @@ export function register (program: Command): void {
     .description('show the running daemon of this config: addresses, relays, peers and paths, tunnels, bytes (exit 4 when no daemon runs)')
     .option('--json', 'JSON output: {peerId, role, addresses, relays, peers, services, tunnels, bytes, gateways, ...}')
     .action(async (opts, cmd) => {
+      const { controlSocketPath, createControlClient, findConfigFile } = await control()
       const socketPath = controlSocketPath(dirname(findConfigFile(cmd.optsWithGlobals().config)))
       const status = await createControlClient({ socketPath }).status()
       if (opts.json === true) out(JSON.stringify(status))

@@ -1,4 +1,4 @@
-import { lib } from '../lib.js'
+import { files } from '../lib.js'
 import { out } from '../run.js'
 import type { Command } from 'commander'
 
@@ -7,7 +7,7 @@ export function register (program: Command): void {
     .description('print this node\'s peer ID')
     .option('--json', 'JSON output: {peerId, role, network, host, name, vip}')
     .action(async (opts, cmd) => {
-      const { constants, createVirtualIpTable, loadConfig, loadIdentityFile, peerIdOf } = await lib()
+      const { constants, createVirtualIpTable, loadConfig, loadIdentityFile, peerIdOf } = await files()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
       const id = peerIdOf(loadIdentityFile(cfg.path(cfg.config.identity.key_file))).toString()
       if (opts.json === true) {

@@ -222,6 +222,25 @@ describe('control API: status, metrics and nc through the daemon', () => {
     assert.equal((await client().status()).pid, clientDaemon.child.pid)
   })
 
+  it('peerup gateway beside the running daemon is refused before it starts anything, with both fixes (exit 2)', { timeout: 60_000 }, async () => {
+    const cfg = mesh.client.config
+    const all = await h.run(['--config', cfg, 'gateway'], { timeoutMs: 30_000 })
+    assert.equal(all.code, 2, all.stderr)
+    assert.equal(all.stdout.length, 0, 'nothing started: no addresses, no "ready"')
+    const line = all.stderr.trim()
+    assert.equal(line.split('\n').length, 1, line)
+    assert.match(line, new RegExp(`^peerup: a peerup daemon \\(pid ${clientDaemon.child.pid}\\) already runs for ${cfg} with no gateways`))
+    assert.match(line, /stop that daemon and run "peerup gateway" again/)
+    assert.match(line, /add "gateway: \{socks: \{listen: 127\.0\.0\.1:1080\}, dns: \{listen: 127\.0\.0\.1:5353\}\}" to .* and restart the daemon: "peerup daemon" runs the gateways of that section/)
+    // the suggested section is what the flags asked for
+    const some = await h.run(['--config', cfg, 'gateway', '--socks', '127.0.0.1:1081', '--tun'], { timeoutMs: 30_000 })
+    assert.equal(some.code, 2, some.stderr)
+    assert.match(some.stderr, /add "gateway: \{socks: \{listen: 127\.0\.0\.1:1081\}, tun: \{\}\}"/)
+    // the daemon is untouched
+    assert.equal(existsSync(sock), true)
+    assert.equal((await client().status()).pid, clientDaemon.child.pid)
+  })
+
   it('no daemon: status exits 4, nc falls back in process; a stale socket is replaced; an unsafe dir is refused', { timeout: 120_000 }, async () => {
     clientDaemon.kill('SIGKILL')
     await clientDaemon.exited

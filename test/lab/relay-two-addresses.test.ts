@@ -111,7 +111,7 @@ describe('README walkthrough in the NAT lab, relay with two addresses', { timeou
     started = Date.now()
     const r = await peerup(w.t.client, ['--config', w.laptopConfig, 'ping', 'home.grewal', '--until-direct', '-c', '100', '--interval', '100', '--json'])
     const untilMs = Date.now() - started
-    const p = lastJson({ code: r.code, stdout: Buffer.from(r.stdout), stderr: r.stderr })
+    const p = lastJson(r)
     assert.equal(p.class, 'direct-udp', `no direct UDP path after ${p.classes.length} pings: udp ${JSON.stringify(p.udp)} ${r.stderr}`)
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(p.udp.stun, [`stun:${NAT_LAB.relayAlt}:3478`])
@@ -126,7 +126,7 @@ describe('README walkthrough in the NAT lab, relay with two addresses', { timeou
     const w = await walkthrough(file => { editYamlFile(file, doc => { doc.setIn(['relay', 'stun', 'host'], '0.0.0.0') }) })
     const r = await peerup(w.t.client, ['--config', w.laptopConfig, 'ping', 'home.grewal', '-c', '20', '--interval', '250', '--json'])
     assert.equal(r.code, 0, r.stderr)
-    const p = lastJson({ code: r.code, stdout: Buffer.from(r.stdout), stderr: r.stderr })
+    const p = lastJson(r)
     assert.ok(p.classes.every((c: string) => c === 'relayed'), `expected relayed only: ${JSON.stringify(p)}`)
     assert.match(String(p.udp.reason), new RegExp(`no STUN answer from stun:${NAT_LAB.relayAlt.replaceAll('.', '\\.')}:3478`), JSON.stringify(p.udp))
     await w.homeProc.waitFor(new RegExp(`no STUN answer from stun:${NAT_LAB.relayAlt.replaceAll('.', '\\.')}:3478`), 15_000)

@@ -1,13 +1,11 @@
 /**
  * The human `peerup status` from a status object: address groups in the
  * order a user needs them, path classes instead of PATH + VIA, names and
- * comments; and the ssh-config block's shape with and without
- * KnownHostsCommand support.
+ * comments.
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { addressGroup, formatBytes, renderStatus } from '../../cli/status-view.js'
-import { sshConfigBlock } from '../../cli/ssh-config.js'
 import type { DaemonStatus } from '../../src/index.js'
 
 const ME = '12D3KooWMe'
@@ -85,25 +83,5 @@ describe('peerup status, human form', () => {
 
   it('formats bytes', () => {
     assert.deepEqual([0, 1023, 1024, 1536, 1048576, 5 * 1024 ** 3].map(formatBytes), ['0 B', '1023 B', '1.0 KiB', '1.5 KiB', '1.0 MiB', '5.0 GiB'])
-  })
-})
-
-describe('peerup ssh-config block', () => {
-  const init = { network: 'grewal', peerup: 'peerup', configFile: '/home/me/.config/peerup/config.yaml' }
-  it('always names the config; with KnownHostsCommand both forms of a name share one entry', () => {
-    const lines = sshConfigBlock({ ...init, knownHostsCommand: true })
-    assert.ok(lines.includes('Host *.grewal *.grewal.p2p'))
-    assert.ok(lines.includes('    ProxyCommand peerup --config /home/me/.config/peerup/config.yaml nc %h %p'))
-    const khc = lines.find(l => l.startsWith('    KnownHostsCommand /bin/sh -c '))
-    assert.ok(khc != null)
-    // ssh expands % and ${ in each word, and would refuse unknown ones
-    assert.ok(khc.endsWith(' peerup-known-hosts %H'))
-    assert.doesNotMatch(khc.replace(/ %H$/, ''), /%|\$\{/)
-  })
-  it('without KnownHostsCommand (OpenSSH < 8.5): one pattern, so one known_hosts entry per host', () => {
-    const lines = sshConfigBlock({ ...init, knownHostsCommand: false })
-    assert.ok(lines.includes('Host *.grewal'))
-    assert.ok(!lines.some(l => l.includes('.p2p') && l.startsWith('Host')))
-    assert.ok(!lines.some(l => l.includes('KnownHostsCommand') && !l.startsWith('#')))
   })
 })

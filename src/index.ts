@@ -17,7 +17,7 @@
  * const node = await createPeerupNode({ config: loadConfig('home.yaml') })
  * await node.start()
  * // the config's services are exposed; reservations are kept on its relays
- * const { rtt, path } = await node.ping('laptop.grewal')
+ * const { rtt, path } = await node.ping('home.grewal')
  * console.log(rtt, path)
  * ```
  */

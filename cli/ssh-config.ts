@@ -23,9 +23,12 @@ export function proxyWord (word: string): string {
  *
  * ssh splits this line itself (no shell), expands `%` and `${` in each word,
  * and runs the first word by absolute path: so the script has no `%`, no
- * `${`, no `"` inside, and runs under `/bin/sh`.
+ * `${`, no `"` inside, and runs under `/bin/sh`. A name with any other
+ * character than a host name's gets no answer (ssh then asks as usual).
  */
-export const KNOWN_HOSTS_COMMAND = '/bin/sh -c "set -f; h=$1; case $h in ' +
+export const KNOWN_HOSTS_COMMAND = '/bin/sh -c "set -f; h=$1; ' +
+  // only host-name characters (and [host]:port) go any further: nothing to split, glob or inject
+  'case $h in *[!]A-Za-z0-9._:[-]*) exit 0 ;; esac; case $h in ' +
   "*.p2p|*.p2p]:*) a=$(echo $h | sed -e 's/\\.p2p$//' -e 's/\\.p2p]/]/') ;; " +
   "*]:*) a=$(echo $h | sed -e 's/]/.p2p]/') ;; " +
   '*) a=$h.p2p ;; esac; ' +

@@ -129,7 +129,8 @@ async function measureLever (o: ControlBenchOptions, lever: { id: string, label:
     })
     const daemon = await startClientDaemon(h, mesh)
     const port = await freePort()
-    const proxy = h.start(['--config', mesh.client.config, 'proxy', 'home.grewal', 'bench', String(port), '--path', 'relay'])
+    // in its own process, as before proxy went through a running daemon: the lever is measured on the daemon alone
+    const proxy = h.start(['--config', mesh.client.config, 'proxy', 'home.grewal', 'bench', String(port), '--path', 'relay', '--no-daemon'])
     await proxy.waitFor(/^ready$/m, 30_000)
     await sleep(3000)
     const rss = { relay: rssOf(mesh.relayProc), home: rssOf(mesh.homeProc), client: rssOf(daemon) }

@@ -115,6 +115,8 @@ export const VIP_PREFIX_LENGTH = 16
 export const VIP_RESERVED = ['10.64.0.1']
 /** Virtual IPs: the table file in the config directory. */
 export const VIP_TABLE_FILE = 'vip-table.json'
+/** The name cache (relay-tier answers), relative to the config directory; shared by one-shot CLI runs and read by `peerup status` for peer names. */
+export const NAME_CACHE_FILE = '.cache/names.json'
 /** Virtual IPs: names remembered per peer (for PTR answers); the newest wins. */
 export const VIP_MAX_NAMES_PER_PEER = 8
 

@@ -17,7 +17,7 @@
  * const node = await createPeerupNode({ config: loadConfig('home.yaml') })
  * await node.start()
  * // the config's services are exposed; reservations are kept on its relays
- * const { rtt, path } = await node.ping('laptop.grewal')
+ * const { rtt, path } = await node.ping('home.grewal')
  * console.log(rtt, path)
  * ```
  */
@@ -88,7 +88,10 @@ export { parseIpv4, icmpUnreachable, internetChecksum, ipv4ToInt, intToIpv4, ipV
 export { encodeFrames, createFrameDecoder, FRAME_HEADER, MAX_FRAME_PACKET, type FrameDecoder } from './tun/packet-framing.js'
 export { dumpState, registerState } from './debug-state.js'
 export { createControlServer, type ControlServer, type ControlServerInit } from './control/server.js'
-export { createControlClient, tunnelStdio, DaemonError, type ControlClient, type ControlClientInit, type ControlTunnel, type ControlTunnelStats } from './control/client.js'
+export { createControlClient, tunnelStdio, DaemonError, type ControlClient, type ControlClientInit, type ControlTunnel, type ControlTunnelOptions, type ControlTunnelStats, type ControlConnectResult } from './control/client.js'
+export { createDaemonProxy, type DaemonProxy, type DaemonProxyInit } from './control/daemon-proxy.js'
+export { createOutboundTunnels, type OutboundTunnels, type OutboundTunnel, type TrackedTunnel, type TunnelOrigin } from './control/outbound-tunnels.js'
 export { controlSocketPath } from './control/socket-path.js'
 export { createNodeMetrics, renderPrometheus, type NodeMetrics, type MetricsSnapshot, type MetricFamily, type TunnelDirection } from './control/metrics.js'
-export { buildStatus, buildMetrics, type DaemonStatus, type TunnelStatus, type GatewayStatus } from './control/status.js'
+export { buildStatus, buildMetrics, type DaemonStatus, type PeerStatus, type TunnelStatus, type GatewayStatus } from './control/status.js'
+export { peerLabels, type PeerLabel } from './control/peer-labels.js'

@@ -4,7 +4,7 @@ import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createAuthorizedKeys } from './auth/authorized-keys.js'
 import { createConnectionGater } from './auth/gater.js'
-import { AUTHORIZED_KEYS_POLL_INTERVAL, DEFAULT_NODE_LISTEN, DIRECT_STREAM_TIMEOUT, MAX_STREAMS_PER_PROTOCOL } from './constants.js'
+import { AUTHORIZED_KEYS_POLL_INTERVAL, DEFAULT_NODE_LISTEN, NAME_CACHE_FILE, DIRECT_STREAM_TIMEOUT, MAX_STREAMS_PER_PROTOCOL } from './constants.js'
 import { connectToPeer, errorText, isRelayedAddr, isRemoteRefusal, neverIdentified, pathOf } from './dialer.js'
 import { createPathManager } from './path-manager.js'
 import { loadUdpTransport, normalizeStunUrl, stunServersFromRelays } from './udp-transport.js'
@@ -24,7 +24,9 @@ import { cachedResolver } from './naming/cached-resolver.js'
 import { dhtResolver, findPeerAddrs } from './naming/dht-resolver.js'
 import { createNodeMetrics } from './control/metrics.js'
 import { explainListenError } from './config/listen-error.js'
+import { createOutboundTunnels } from './control/outbound-tunnels.js'
 import type { NodeMetrics } from './control/metrics.js'
+import type { OutboundTunnels, TunnelOrigin } from './control/outbound-tunnels.js'
 import type { CatalogueEntry } from './service-catalogue.js'
 import type { AuthorizedKeys } from './auth/authorized-keys.js'
 import type { LoadedConfig } from './config/load.js'
@@ -105,6 +107,8 @@ export interface PeerupNode {
   readonly stunServers: string[]
   /** Counters for status and `/metrics`: tunnels, bytes, dials by path, auth denials. */
   readonly metrics: NodeMetrics
+  /** Live outbound tunnels with their byte counters (control API, SOCKS, `tunnelSocket`). */
+  readonly outbound: OutboundTunnels
   start (): Promise<void>
   /**
    * Graceful stop: stop accepting, let tunnels finish for `graceMs`, reset the
@@ -123,8 +127,8 @@ export interface PeerupNode {
   connect (target: string, options?: TunnelOptions): Promise<{ connection: Connection, peerId: string, path: PathInfo }>
   /** Open a stream to a remote service. */
   openTunnel (target: string, service: string, options?: TunnelOptions): Promise<OpenedTunnel>
-  /** Splice a local socket to a remote service; resolves when the tunnel ends. */
-  tunnelSocket (socket: Socket, target: string, service: string, options?: TunnelOptions): Promise<TunnelStats>
+  /** Splice a local socket to a remote service; resolves when the tunnel ends (counted in `outbound` meanwhile). */
+  tunnelSocket (socket: Socket, target: string, service: string, options?: TunnelOptions & { origin?: TunnelOrigin }): Promise<TunnelStats>
   /** Listen on a local TCP port and forward every connection to the service. */
   proxy (target: string, service: string, port: number, options?: TunnelOptions & { bind?: string }): Promise<TcpProxy>
   /** Round-trip time over the chosen path. */
@@ -148,6 +152,7 @@ class Node implements PeerupNode {
   readonly udp: UdpTransportStatus
   readonly stunServers: string[]
   readonly metrics: NodeMetrics
+  readonly outbound: OutboundTunnels
   private readonly lists: AuthorizedKeys[]
   private readonly resolvers: NameResolver[]
   private readonly dhtTier?: NameResolver
@@ -158,6 +163,7 @@ class Node implements PeerupNode {
   constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, lists: { global?: AuthorizedKeys, all: AuthorizedKeys[] }, udp: { status: UdpTransportStatus, stun: string[] }, metrics: NodeMetrics) {
     const { config } = init.config
     this.metrics = metrics
+    this.outbound = createOutboundTunnels({ metrics })
     this.libp2p = libp2p
     this.udp = udp.status
     this.stunServers = udp.stun
@@ -180,7 +186,7 @@ class Node implements PeerupNode {
         libp2p,
         network: config.network.name,
         relaysFor: (network) => network === config.network.name ? config.relays : (config.networks[network]?.relays ?? [])
-      }), { file: init.config.path('.cache/names.json') }),
+      }), { file: init.config.path(NAME_CACHE_FILE) }),
       ...(this.dhtTier != null ? [this.dhtTier] : []),
       ...(init.resolvers ?? []),
       peerIdResolver()
@@ -408,7 +414,7 @@ class Node implements PeerupNode {
     }
   }
 
-  async tunnelSocket (socket: Socket, target: string, service: string, options: TunnelOptions = {}): Promise<TunnelStats> {
+  async tunnelSocket (socket: Socket, target: string, service: string, options: TunnelOptions & { origin?: TunnelOrigin } = {}): Promise<TunnelStats> {
     // pause so nothing the client sends is lost while the tunnel opens
     socket.pause()
     let opened: OpenedTunnel
@@ -418,8 +424,15 @@ class Node implements PeerupNode {
       socket.resetAndDestroy()
       throw err
     }
-    const stats = await spliceSocketStream(socket, opened.stream, { connection: opened.connection, connections: () => this.libp2p.getConnections() })
-    return stats
+    const t = this.outbound.track({ target, service, peerId: opened.peerId, path: opened.path, origin: options.origin ?? 'api' })
+    let clean = false
+    try {
+      const stats = await spliceSocketStream(socket, opened.stream, { counters: t.counters, connection: opened.connection, connections: () => this.libp2p.getConnections() })
+      clean = stats.clean
+      return stats
+    } finally {
+      t.end(clean)
+    }
   }
 
   async proxy (target: string, service: string, port: number, options: TunnelOptions & { bind?: string } = {}): Promise<TcpProxy> {
@@ -427,7 +440,7 @@ class Node implements PeerupNode {
     const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
       socket.setNoDelay(true)
       socket.on('error', () => {})
-      this.tunnelSocket(socket, target, service, options)
+      this.tunnelSocket(socket, target, service, { ...options, origin: 'proxy' })
         .then(s => { completed.push(s) }, (err: Error) => { log.error('tunnel to %s/%s failed: %s', target, service, err.message) })
     })
     await new Promise<void>((resolve, reject) => {

@@ -21,6 +21,7 @@ function fileFor ({ ServiceNotFoundError, setServiceAuthorizedKeys }: Files, cfg
 export function register (program: Command): void {
   const auth = program.command('auth').description('edit authorized_keys (global or per service)')
   auth.command('add <peer-id>')
+    .description('allow a peer: globally, or with --service for one service (whose own list then overrides the global one)')
     .option('--comment <text>', 'comment stored after #')
     .option('--expires <rfc3339>', 'expiry, e.g. 2027-01-31T00:00:00Z')
     .option('--service <name>', 'edit the service\'s own allow-list')
@@ -32,6 +33,7 @@ export function register (program: Command): void {
       info(added ? `added ${peerId} to ${file}` : `${peerId} is already in ${file}`)
     })
   auth.command('remove <peer-id>')
+    .description('remove a peer from the global list, or with --service from that service\'s own list')
     .option('--service <name>', 'edit the service\'s own allow-list')
     .action(async (peerId: string, opts, cmd) => {
       const l = await files()
@@ -41,6 +43,7 @@ export function register (program: Command): void {
       info(removed ? `removed ${peerId} from ${file}` : `${peerId} was not in ${file}`)
     })
   auth.command('list')
+    .description('list the allowed peers: global, or with --service one service\'s own list')
     .option('--service <name>', 'list the service\'s own allow-list')
     .option('--json', 'JSON output: [{peerId, comment, expires, line}]')
     .action(async (opts, cmd) => {

@@ -21,6 +21,9 @@ async function clientNode (cmd: Command, onPathChange?: (e: PathEvent) => void):
   return node
 }
 
+/** A daemon's path class in the words of `describePath` (`direct`, `direct-udp`, `relayed via <relay>`). */
+const pathWords = (c: { class: string, relay?: string | null }): string => c.class === 'relayed' ? `relayed via ${c.relay ?? 'relay'}` : c.class === 'direct-udp' ? 'direct-udp' : 'direct'
+
 /** The same words as an in-process tunnel for a reset, then exit 1; exit 0 when clean. */
 function exitAfterTunnel (target: string, service: string, stats: { clean: boolean, bytesFromStream: number, error?: Error }): never {
   if (!stats.clean) {
@@ -50,8 +53,50 @@ async function ncViaDaemon (cmd: Command, target: string, service: string, path:
     if (err?.name === 'DaemonNotRunningError') return false
     throw err
   }
-  if (process.env.PEERUP_VERBOSE != null) info(`nc: ${target} (${tunnel.peerId}) ${service} ${tunnel.path === 'direct' ? 'direct' : `relayed via ${tunnel.relay ?? 'relay'}`} (daemon)`)
+  if (process.env.PEERUP_VERBOSE != null) info(`nc: ${target} (${tunnel.peerId}) ${service} ${pathWords(tunnel)} (daemon)`)
   exitAfterTunnel(target, service, await tunnelStdio(tunnel, process.stdin, process.stdout))
+}
+
+/**
+ * `peerup proxy` through the daemon of this config, when one runs: each
+ * connection is a daemon tunnel, so it takes the daemon's direct paths and
+ * shows in its status. Returns false only when no daemon answers.
+ */
+async function proxyViaDaemon (cmd: Command, target: string, service: string, port: number, bind: string, path: PathPreference): Promise<boolean> {
+  const { controlSocketPath, createControlClient, createDaemonProxy, findConfigFile } = await control()
+  const socketPath = controlSocketPath(dirname(findConfigFile(cmd.optsWithGlobals().config)))
+  if (!existsSync(socketPath)) return false
+  let first
+  try {
+    // fail fast (exit 4) when the target or path cannot be reached at all
+    first = await createControlClient({ socketPath }).connect(target, { path })
+  } catch (err: any) {
+    if (err?.name === 'DaemonNotRunningError') return false
+    throw err
+  }
+  // one line per refusal, at most every 10 s (with a count of the ones in between)
+  let lastReport = 0
+  let unreported = 0
+  const proxy = await createDaemonProxy({
+    socketPath,
+    target,
+    service,
+    port,
+    bind,
+    path,
+    onRefused: (err) => {
+      if (Date.now() - lastReport < 10_000) { unreported++; return }
+      info(`peerup: proxy: tunnel to ${target} ${service} refused: ${err.message}${unreported > 0 ? ` (+${unreported} more since the last report)` : ''}`)
+      lastReport = Date.now()
+      unreported = 0
+    }
+  })
+  out(`proxy ${bind}:${proxy.port} -> ${target} ${service} (${pathWords(first)}, daemon)`)
+  out('ready')
+  const stop = (): void => { void proxy.close().finally(() => process.exit(0)) }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+  return true
 }
 
 export function register (program: Command): void {
@@ -79,11 +124,13 @@ export function register (program: Command): void {
     .description('listen on a local TCP port and forward each connection to the service')
     .option('--bind <addr>', 'local address to bind', '127.0.0.1')
     .option('--path <path>', 'auto | direct | relay', 'auto')
+    .option('--no-daemon', 'dial in this process even when a daemon runs for this config')
     .action(async (target: string, service: string, port: string, opts, cmd) => {
       const path = await pathOpt(opts.path)
       const { UsageError } = await control()
       const p = Number(port)
       if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError(`invalid local port "${port}"`)
+      if (opts.daemon !== false && await proxyViaDaemon(cmd, target, service, p, opts.bind, path)) return
       const { describePath } = await lib()
       const node = await clientNode(cmd, (e) => {
         info(e.class === 'direct-udp'

@@ -48,12 +48,16 @@ export function register (program: Command): void {
         info('  peerup relay serve                                         # prints the relay multiaddrs to give members')
       } else if (role === 'home') {
         info('  peerup service add ssh 127.0.0.1:22')
-        info('  peerup auth add <client-peer-id> --comment "my laptop"')
-        info('  peerup daemon')
+        info('  peerup auth add <laptop-peer-id> --comment "my laptop"')
+        info('  peerup daemon                     # or config/peerup.service')
       } else {
+        // the home registers <host>.<network> with the relay: no names file needed in a network
+        const home = opts.network != null ? `<home-host>.${String(opts.network)}` : 'home'
         info('  peerup auth add <home-peer-id> --comment "home"')
-        info('  peerup names add home <home-peer-id>')
-        info('  peerup nc home ssh    # or: peerup proxy home ssh 2222')
+        if (opts.network == null) info('  peerup names add home <home-peer-id>')
+        info('  peerup daemon                          # keep it running (config/peerup-user.service): fast ssh, direct paths')
+        info(`  peerup service list --peer ${home}  # what the home lets you use`)
+        info(`  peerup ssh-config >> ~/.ssh/config     # then: ssh you@${home}${opts.network != null ? '' : '.p2p'}`)
       }
     })
 }

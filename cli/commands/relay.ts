@@ -63,6 +63,7 @@ export function register (program: Command): void {
     return cfg.path(cfg.config.relay?.registry_file ?? 'names-registry.json')
   }
   names.command('list')
+    .description('list the names members have registered on this relay')
     .option('--json', 'JSON output: [{network, host, peerId, registeredAt}]')
     .action(async (opts, cmd) => {
       const { readRegistryFile } = await files()

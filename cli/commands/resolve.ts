@@ -1,20 +1,11 @@
 import { files, lib } from '../lib.js'
 import { out } from '../run.js'
+import { proxyWord, sshConfigBlock, sshHasKnownHostsCommand } from '../ssh-config.js'
 import type { Command } from 'commander'
-
-/**
- * One word of an ssh `ProxyCommand` (run by the user's shell): single-quoted
- * when it holds anything but safe characters, and `%` doubled, since ssh
- * expands `%` tokens before the shell sees the line.
- */
-function proxyWord (word: string): string {
-  const quoted = /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`
-  return quoted.replaceAll('%', '%%')
-}
 
 export function register (program: Command): void {
   program.command('resolve <name>')
-    .description('resolve a name: names file, then the network\'s relay, then a literal peer ID')
+    .description('resolve a name: names file, then the network\'s relay, then the private DHT (current addresses of a known peer ID), then a literal peer ID; shows the tier that answered')
     .option('--json', 'JSON output: {name, peerId, source, via, cached, addrs, tried}')
     .action(async (name: string, opts, cmd) => {
       const { createPeerupNode, loadConfig } = await lib()
@@ -45,12 +36,7 @@ export function register (program: Command): void {
       const network = opts.network ?? cfg.config.network.name
       const self = process.argv[1]
       const peerup = self.endsWith('peerup.js') ? `${proxyWord(process.execPath)} ${proxyWord(self)}` : 'peerup'
-      const conf = cmd.optsWithGlobals().config != null ? ` --config ${proxyWord(cfg.file)}` : ''
-      const hosts = network != null ? `*.${network} *.${network}.p2p` : '*.p2p'
-      out(`# peerup: ssh user@<host>.${network ?? '<network>'} reaches the host's "ssh" service through the mesh`)
-      out(`Host ${hosts}`)
-      out(`    ProxyCommand ${peerup}${conf} nc %h %p`)
-      out('    ServerAliveInterval 30')
-      out('    ServerAliveCountMax 4')
+      // always the absolute config path: ssh runs the ProxyCommand from any directory, maybe without $PEERUP_HOME
+      for (const line of sshConfigBlock({ network, peerup, configFile: cfg.file, knownHostsCommand: sshHasKnownHostsCommand() })) out(line)
     })
 }

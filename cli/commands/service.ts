@@ -5,6 +5,7 @@ import type { Command } from 'commander'
 export function register (program: Command): void {
   const service = program.command('service').description('manage exposed services')
   service.command('add <name> <host:port>')
+    .description('expose a local TCP service to allowed peers (restart the daemon to expose a new one)')
     .option('--protocol <id>', 'custom protocol ID (default /peerup/<name>/1.0.0)')
     .action(async (name: string, addr: string, opts, cmd) => {
       const { addServiceToConfig, loadConfig } = await files()
@@ -13,6 +14,7 @@ export function register (program: Command): void {
       info(`service ${name} -> ${addr} added to ${cfg.file} (restart or SIGHUP is not needed for auth; restart the daemon to expose it)`)
     })
   service.command('remove <name>')
+    .description('remove a service from the config')
     .action(async (name: string, _opts, cmd) => {
       const { loadConfig, removeServiceFromConfig, ServiceNotFoundError } = await files()
       const cfg = loadConfig(cmd.optsWithGlobals().config)
@@ -20,6 +22,7 @@ export function register (program: Command): void {
       info(`service ${name} removed from ${cfg.file}`)
     })
   service.command('list')
+    .description('list this node\'s services, or with --peer the services a remote node lets us use')
     .option('--json', 'JSON output: [{name, localAddress, protocol, enabled, authorizedKeys}]; with --peer: [{name, port, protocol}]')
     .option('--peer <target>', 'list the services a remote node lets us use')
     .action(async (opts, cmd) => {

@@ -31,6 +31,8 @@ export interface ControlTunnel {
   head: Buffer
   peerId: string
   path: 'direct' | 'relayed'
+  /** `direct-tcp`, `direct-udp` or `relayed` (from a daemon that says; else from `path`). */
+  class: 'direct-tcp' | 'direct-udp' | 'relayed'
   relay?: string
 }
 
@@ -53,7 +55,30 @@ export interface ControlClient {
    * Ask the daemon for a tunnel to `service` on `target`. Errors keep the
    * daemon's error name (`NameNotFoundError`, `NotAuthorizedError`, ...).
    */
-  openTunnel (target: string, service: string, options?: { path?: 'auto' | 'direct' | 'relay', signal?: AbortSignal }): Promise<ControlTunnel>
+  openTunnel (target: string, service: string, options?: ControlTunnelOptions): Promise<ControlTunnel>
+  /** `GET /v1/connect`: have the daemon resolve and connect to `target` (no stream). */
+  connect (target: string, options?: { path?: 'auto' | 'direct' | 'relay', signal?: AbortSignal }): Promise<ControlConnectResult>
+}
+
+/** Options of {@link ControlClient.openTunnel}. */
+export interface ControlTunnelOptions {
+  /** @default 'auto' */
+  path?: 'auto' | 'direct' | 'relay'
+  signal?: AbortSignal
+  /**
+   * What opens the tunnel, as the daemon's status lists it.
+   *
+   * @default 'nc'
+   */
+  origin?: 'nc' | 'proxy'
+}
+
+/** Answer of {@link ControlClient.connect}. */
+export interface ControlConnectResult {
+  peerId: string
+  path: 'direct' | 'relayed'
+  class: 'direct-tcp' | 'direct-udp' | 'relayed'
+  relay: string | null
 }
 
 /** An error reported by the daemon, carrying the daemon's error `name`. */
@@ -121,8 +146,13 @@ class Client implements ControlClient {
     return await this.get('/metrics', options.signal)
   }
 
-  async openTunnel (target: string, service: string, options: { path?: 'auto' | 'direct' | 'relay', signal?: AbortSignal } = {}): Promise<ControlTunnel> {
-    const q = new URLSearchParams({ target, service, path: options.path ?? 'auto' })
+  async connect (target: string, options: { path?: 'auto' | 'direct' | 'relay', signal?: AbortSignal } = {}): Promise<ControlConnectResult> {
+    const q = new URLSearchParams({ target, path: options.path ?? 'auto' })
+    return JSON.parse(await this.get(`/v1/connect?${q.toString()}`, options.signal))
+  }
+
+  async openTunnel (target: string, service: string, options: ControlTunnelOptions = {}): Promise<ControlTunnel> {
+    const q = new URLSearchParams({ target, service, path: options.path ?? 'auto', ...(options.origin != null ? { origin: options.origin } : {}) })
     return await new Promise((resolve, reject) => {
       const req = request({
         socketPath: this.socketPath,
@@ -134,7 +164,9 @@ class Client implements ControlClient {
       req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
         const h = (k: string): string | undefined => { const v = res.headers[k]; return Array.isArray(v) ? v[0] : v }
         const path = h('peerup-path') === 'relayed' ? 'relayed' : 'direct'
-        resolve({ socket, head, peerId: h('peerup-peer-id') ?? '', path, relay: h('peerup-relay') })
+        const cls = h('peerup-class')
+        const pathClass = cls === 'direct-tcp' || cls === 'direct-udp' || cls === 'relayed' ? cls : path === 'relayed' ? 'relayed' : 'direct-tcp'
+        resolve({ socket, head, peerId: h('peerup-peer-id') ?? '', path, class: pathClass, relay: h('peerup-relay') })
       })
       req.on('response', (res: IncomingMessage) => {
         readBody(res).then(body => { reject(errorFrom(res.statusCode, body)) }, reject)

@@ -4,7 +4,9 @@
  *
  * - `GET /v1/status`: {@link DaemonStatus} as JSON;
  * - `GET /metrics`: Prometheus text;
- * - `GET /v1/tunnel?target=T&service=S[&path=auto|direct|relay]` with
+ * - `GET /v1/connect?target=T[&path=auto|direct|relay]`: resolve and connect
+ *   (no stream), answer `{peerId, path, class, relay}`;
+ * - `GET /v1/tunnel?target=T&service=S[&path=auto|direct|relay][&origin=nc|proxy]` with
  *   `Upgrade: peerup-tunnel/1`: the daemon resolves and dials, answers
  *   `101 Switching Protocols`, and the connection becomes a framed byte
  *   stream to the service (`frames.ts`) spliced with `spliceSocketStream`.
@@ -31,7 +33,8 @@ import type { PathPreference } from '../dialer.js'
 import type { PeerupNode } from '../node.js'
 import type { LocalEnd } from '../proxy.js'
 import type { MetricsHttp } from './metrics-http.js'
-import type { DaemonStatus, GatewayStatus, OutboundTunnel, StatusSources } from './status.js'
+import type { TunnelOrigin } from './outbound-tunnels.js'
+import type { DaemonStatus, GatewayStatus, StatusSources } from './status.js'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -157,7 +160,6 @@ class Control implements ControlServer {
   private http?: Server
   private metricsHttp?: MetricsHttp
   private ino?: number
-  private readonly outbound = new Set<OutboundTunnel>()
   private readonly sources: StatusSources
 
   constructor (private readonly init: ControlServerInit) {
@@ -165,7 +167,6 @@ class Control implements ControlServer {
     this.sources = {
       node: init.node,
       config: init.config,
-      outbound: () => this.outbound,
       gateways: () => init.gateways?.() ?? { socks: null, dns: null, tun: null, vip: null },
       tun: init.tun,
       controlSocket: this.socketPath,
@@ -245,11 +246,28 @@ class Control implements ControlServer {
       res.end(this.metrics())
       return
     }
+    if (req.method === 'GET' && url.pathname === '/v1/connect') { this.onConnect(url, res); return }
     if (url.pathname === '/v1/tunnel') {
       sendJson(res, 426, { error: { name: 'UsageError', message: `the tunnel endpoint needs "Connection: Upgrade" and "Upgrade: ${CONTROL_TUNNEL_UPGRADE}"` } })
       return
     }
     sendJson(res, 404, { error: { name: 'NotFound', message: `no such endpoint: ${req.method ?? ''} ${url.pathname}` } })
+  }
+
+  /** Resolve and connect (for `peerup proxy`, which fails fast before it listens). */
+  private onConnect (url: URL, res: ServerResponse): void {
+    const target = url.searchParams.get('target') ?? ''
+    const path = (url.searchParams.get('path') ?? 'auto') as PathPreference
+    if (target === '' || !['auto', 'direct', 'relay'].includes(path)) {
+      sendJson(res, 400, { error: { name: 'UsageError', message: 'the connect endpoint needs target and path=auto|direct|relay' } })
+      return
+    }
+    this.init.node.connect(target, { path }).then(c => {
+      sendJson(res, 200, { peerId: c.peerId, path: c.path.path, class: c.path.class, relay: c.path.relay ?? null })
+    }, (err: any) => {
+      const name = typeof err?.name === 'string' ? err.name : 'Error'
+      sendJson(res, httpStatusOf(name), { error: { name, message: String(err?.message ?? err) } })
+    })
   }
 
   private onUpgrade (req: IncomingMessage, socket: Socket, head: Buffer): void {
@@ -268,6 +286,7 @@ class Control implements ControlServer {
     const target = url.searchParams.get('target') ?? ''
     const service = url.searchParams.get('service') ?? ''
     const path = (url.searchParams.get('path') ?? 'auto') as PathPreference
+    const origin: TunnelOrigin = url.searchParams.get('origin') === 'proxy' ? 'proxy' : 'nc'
     if (target === '' || service === '' || !['auto', 'direct', 'relay'].includes(path)) {
       fail(new UsageError('the tunnel endpoint needs target, service and path=auto|direct|relay'))
       return
@@ -283,12 +302,9 @@ class Control implements ControlServer {
         opened.stream.abort(new Error('control client went away'))
         return
       }
-      const t: OutboundTunnel = { target, service, peerId: opened.peerId, path: opened.path.path, startedAt: Date.now(), counters: { bytesFromStream: 0, bytesToStream: 0 } }
-      this.outbound.add(t)
-      const metrics = this.init.node.metrics
-      metrics.tunnelOpened('outbound')
+      const t = this.init.node.outbound.track({ target, service, peerId: opened.peerId, path: opened.path, origin })
       socket.write('HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\n' +
-        `upgrade: ${CONTROL_TUNNEL_UPGRADE}\r\npeerup-peer-id: ${opened.peerId}\r\npeerup-path: ${opened.path.path}\r\n` +
+        `upgrade: ${CONTROL_TUNNEL_UPGRADE}\r\npeerup-peer-id: ${opened.peerId}\r\npeerup-path: ${opened.path.path}\r\npeerup-class: ${opened.path.class}\r\n` +
         (opened.path.relay != null ? `peerup-relay: ${opened.path.relay}\r\n` : '') + '\r\n')
       log('tunnel %s %s (%s) %s', target, service, opened.peerId, opened.path.path)
       spliceSocketStream(end, opened.stream, {
@@ -303,10 +319,7 @@ class Control implements ControlServer {
         }
         log('tunnel %s %s ended: %d in, %d out, %s', target, service, stats.bytesFromStream, stats.bytesToStream, stats.clean ? 'clean' : 'reset')
         return stats.clean
-      }, () => { socket.destroy(); return false }).then(clean => {
-        this.outbound.delete(t)
-        metrics.tunnelClosed('outbound', { bytesIn: t.counters.bytesFromStream, bytesOut: t.counters.bytesToStream, clean })
-      }, () => {})
+      }, () => { socket.destroy(); return false }).then(clean => { t.end(clean) }, () => {})
     }, (err: any) => {
       socket.off('close', onGone)
       log('tunnel %s %s failed: %s', target, service, err?.message)

@@ -3,12 +3,15 @@
  * node, built from its libp2p node, its service registry, its reservation
  * watchdog and its counters.
  */
-import { pathOf } from '../dialer.js'
+import { pathOf, pathRank } from '../dialer.js'
 import { renderPrometheus } from './metrics.js'
+import { peerLabels } from './peer-labels.js'
+import type { OutboundTunnel, TunnelOrigin } from './outbound-tunnels.js'
 import type { TunMode, TunPeer, TunStats } from '../tun/tun-mode.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { PeerupNode } from '../node.js'
 import type { MetricFamily, TunnelDirection } from './metrics.js'
+import type { Connection } from '@libp2p/interface'
 
 /** One live tunnel in {@link DaemonStatus}. */
 export interface TunnelStatus {
@@ -21,6 +24,10 @@ export interface TunnelStatus {
   target?: string
   /** Outbound: the path the tunnel took. */
   path?: 'direct' | 'relayed'
+  /** Outbound: the path class (`direct-tcp`, `direct-udp`, `relayed`). */
+  class?: 'direct-tcp' | 'direct-udp' | 'relayed'
+  /** Outbound: what opened it (`nc`, `proxy`, `socks`, `api`). */
+  origin?: TunnelOrigin
   startedAt: string
   /** Bytes received from the mesh. */
   bytesIn: number
@@ -28,14 +35,26 @@ export interface TunnelStatus {
   bytesOut: number
 }
 
-/** A live outbound tunnel that the control server splices. */
-export interface OutboundTunnel {
-  target: string
-  service: string
+export type { OutboundTunnel } from './outbound-tunnels.js'
+
+/** A connected peer in {@link DaemonStatus}. */
+export interface PeerStatus {
   peerId: string
+  /** One of our relays. */
+  relay: boolean
+  /** `direct` or `relayed` (kept for compatibility; see `class`). */
   path: 'direct' | 'relayed'
-  startedAt: number
-  counters: { bytesFromStream: number, bytesToStream: number }
+  /** The best open connection's class, as `peerup ping --json` names it: `direct-tcp`, `direct-udp` or `relayed`. */
+  class: 'direct-tcp' | 'direct-udp' | 'relayed'
+  /** The relay of a relayed connection (and the signalling relay of a direct UDP one we dialled). */
+  via: string | null
+  remoteAddr: string
+  connections: number
+  streams: number
+  /** The peer's name, from names.yaml or the relay's answers, when known. */
+  name: string | null
+  /** The comment on the peer's line in our authorized_keys, when there is one. */
+  comment: string | null
 }
 
 /** Gateways of the daemon, when it runs them. */
@@ -67,7 +86,7 @@ export interface DaemonStatus {
   /** This node's listen and relay (`/p2p-circuit`) addresses. */
   addresses: string[]
   relays: Array<{ addr: string, peerId: string | null, connected: boolean, reserved: boolean, lastError: string | null, attempts: number }>
-  peers: Array<{ peerId: string, relay: boolean, path: 'direct' | 'relayed', via: string | null, remoteAddr: string, connections: number, streams: number }>
+  peers: PeerStatus[]
   services: Array<{ name: string, localAddress: string, protocol: string }>
   tunnels: TunnelStatus[]
   /** Totals over finished and live tunnels. */
@@ -86,7 +105,8 @@ export interface DaemonStatus {
 export interface StatusSources {
   node: PeerupNode
   config: LoadedConfig
-  outbound: () => Iterable<OutboundTunnel>
+  /** @default the node's own list (`node.outbound`) */
+  outbound?: () => Iterable<OutboundTunnel>
   gateways: () => GatewayStatus
   /** TUN mode, when running. */
   tun?: () => TunMode | undefined
@@ -107,13 +127,15 @@ function tunnels (src: StatusSources): TunnelStatus[] {
     bytesIn: t.counters.bytesFromStream,
     bytesOut: t.counters.bytesToStream
   }))
-  for (const t of src.outbound()) {
+  for (const t of src.outbound?.() ?? src.node.outbound.list()) {
     out.push({
       direction: 'outbound',
       service: t.service,
       peerId: t.peerId,
       target: t.target,
       path: t.path,
+      class: t.class,
+      origin: t.origin,
       startedAt: new Date(t.startedAt).toISOString(),
       bytesIn: t.counters.bytesFromStream,
       bytesOut: t.counters.bytesToStream
@@ -130,20 +152,25 @@ export function buildStatus (src: StatusSources): DaemonStatus {
   const relayAddrs = config.config.relays
   const relayIds = new Set(relayAddrs.map(relayIdOf))
   const reservation = new Map((node.reservations?.state() ?? []).map(s => [s.relay, s]))
-  const byPeer = new Map<string, DaemonStatus['peers'][number]>()
+  const label = peerLabels(config)
+  // a peer is reported by its best connection, as new tunnels choose: TCP, then UDP, then the relay
+  const byPeer = new Map<string, { best: Connection, connections: number, streams: number }>()
   for (const c of conns) {
     if (c.status !== 'open') continue
     const id = c.remotePeer.toString()
-    const p = pathOf(c)
     const prev = byPeer.get(id)
-    // a peer with a direct connection is reported as direct
-    if (prev == null || (prev.path === 'relayed' && p.path === 'direct')) {
-      byPeer.set(id, { peerId: id, relay: relayIds.has(id), path: p.path, via: p.relay ?? null, remoteAddr: p.remoteAddr, connections: (prev?.connections ?? 0) + 1, streams: (prev?.streams ?? 0) + c.streams.length })
-    } else {
+    if (prev == null) byPeer.set(id, { best: c, connections: 1, streams: c.streams.length })
+    else {
+      if (pathRank(c) < pathRank(prev.best)) prev.best = c
       prev.connections++
       prev.streams += c.streams.length
     }
   }
+  const peers: PeerStatus[] = [...byPeer].map(([id, e]) => {
+    const p = pathOf(e.best)
+    const l = label(id)
+    return { peerId: id, relay: relayIds.has(id), path: p.path, class: p.class, via: p.relay ?? null, remoteAddr: p.remoteAddr, connections: e.connections, streams: e.streams, name: l.name, comment: l.comment }
+  })
   const live = tunnels(src)
   const snap = node.metrics.snapshot()
   const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0)
@@ -167,7 +194,7 @@ export function buildStatus (src: StatusSources): DaemonStatus {
         attempts: st?.attempts ?? 0
       }
     }),
-    peers: [...byPeer.values()],
+    peers,
     services: node.services.list().filter(s => s.enabled !== false).map(s => ({ name: s.name, localAddress: s.localAddress, protocol: s.protocol ?? '' })),
     tunnels: live,
     bytes: {

@@ -61,7 +61,7 @@ function wanted (option: boolean | string | undefined, configured: boolean): { o
  * virtual-IP table persisted as `vip-table.json` next to the config. Used by
  * `peerup daemon` and `peerup gateway`.
  */
-export async function startGateways (node: Pick<PeerupNode, 'peerId' | 'resolve' | 'openTunnel'> & Partial<Pick<PeerupNode, 'connect' | 'libp2p'>>, config: LoadedConfig, options: GatewayOptions = {}): Promise<Gateways> {
+export async function startGateways (node: Pick<PeerupNode, 'peerId' | 'resolve' | 'openTunnel'> & Partial<Pick<PeerupNode, 'connect' | 'libp2p' | 'outbound'>>, config: LoadedConfig, options: GatewayOptions = {}): Promise<Gateways> {
   const section = config.config.gateway ?? {}
   const { name: network, host } = config.config.network
   const vips = createVirtualIpTable({ file: config.path(VIP_TABLE_FILE) })

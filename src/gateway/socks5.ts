@@ -26,8 +26,8 @@ export const SOCKS_REPLY = {
 
 /** Components of the SOCKS5 gateway. */
 export interface SocksGatewayComponents {
-  /** The mesh side: name resolution and tunnels (a `PeerupNode`). */
-  node: Pick<PeerupNode, 'resolve' | 'openTunnel'>
+  /** The mesh side: name resolution and tunnels (a `PeerupNode`); with `outbound`, tunnels are counted there (status, metrics). */
+  node: Pick<PeerupNode, 'resolve' | 'openTunnel'> & Partial<Pick<PeerupNode, 'outbound'>>
   /** The virtual-IP table shared with the DNS gateway. */
   vips: VirtualIpTable
   /** Plain TCP connect for passthrough destinations. @default node:net `connect` */
@@ -497,7 +497,9 @@ class Gateway implements SocksGateway {
     conn.socket.write(replyBytes(SOCKS_REPLY.SUCCEEDED, { host: vip, port: dest.port }))
     if (early.length > 0) conn.socket.unshift(early)
     log('%s:%d -> %s (%s) %s', dest.host, dest.port, mesh.target, opened.peerId, opened.path.path === 'relayed' ? `relayed via ${opened.path.relay ?? 'relay'}` : 'direct')
-    const stats = await spliceSocketStream(conn.socket, held)
+    const tracked = this.components.node.outbound?.track({ target: mesh.target, service: String(dest.port), peerId: opened.peerId, path: opened.path, origin: 'socks' })
+    const stats = await spliceSocketStream(conn.socket, held, { counters: tracked?.counters })
+    tracked?.end(stats.clean)
     log('tunnel to %s:%d ended: %d up, %d down, %s', dest.host, dest.port, stats.bytesToStream, stats.bytesFromStream, stats.clean ? 'clean' : 'reset')
   }
 

@@ -67,3 +67,18 @@ export function cachedResolver (inner: NameResolver, init: CachedResolverInit = 
     }
   }
 }
+
+/**
+ * The names a cache file has answered with (`[{name, peerId}]`, lower-cased
+ * as asked, stale ones included): what a node has learnt from its relays.
+ * A missing or unreadable file has none.
+ */
+export function readNameCache (file: string): Array<{ name: string, peerId: string }> {
+  if (!existsSync(file)) return []
+  try {
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Entry>
+    return Object.entries(raw).flatMap(([name, e]) => typeof e?.answer?.peerId === 'string' ? [{ name, peerId: e.answer.peerId }] : [])
+  } catch {
+    return []
+  }
+}

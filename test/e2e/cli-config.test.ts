@@ -75,6 +75,17 @@ describe('CLI: configuration errors and editing commands', { concurrency: 3 }, (
   })
 
   describe('init and whoami', () => {
+    it('a client in a network is told to trust the home and run its own daemon, not to add a names entry', async () => {
+      const r = await peerup(['--config', join(h.root, 'steps-client', 'config.yaml'), 'init', '--role', 'client', '--network', 'grewal', '--name', 'laptop'])
+      assert.equal(r.code, 0, r.stderr)
+      const steps = r.stderr.slice(r.stderr.indexOf('next steps:'))
+      assert.match(steps, /peerup auth add <home-peer-id>/)
+      assert.match(steps, /^ {2}peerup daemon\s/m)
+      assert.match(steps, /ssh you@<home-host>\.grewal$/m)
+      // the home registers its name with the relay
+      assert.doesNotMatch(steps, /names add/)
+    })
+
     it('init writes 0600 secrets, refuses to overwrite without --force, whoami prints only the peer ID', async () => {
       const dir = join(h.root, 'fresh')
       const config = join(dir, 'config.yaml')

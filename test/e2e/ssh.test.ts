@@ -233,6 +233,64 @@ describe('real OpenSSH through peerup (ProxyCommand, port mapping, scp, ssh-conf
     assert.equal(s.stdout, 'ok\n')
   })
 
+  it('ssh-config: the config found by search is written as an absolute --config; <host>.grewal and <host>.grewal.p2p share one known_hosts entry; a changed key still fails', { timeout: 120_000 }, async () => {
+    // found through $PEERUP_HOME, from another directory: ssh runs the ProxyCommand from anywhere, maybe without that variable
+    const r = await mesh.h.run(['ssh-config'], { env: { PEERUP_HOME: mesh.client.dir } })
+    assert.equal(r.code, 0, r.stderr)
+    const text = r.stdout.toString()
+    const pc = text.match(/^\s+ProxyCommand (.+)$/m)
+    assert.ok(pc != null, text)
+    assert.ok(pc[1].endsWith(` --config ${mesh.client.config} nc %h %p`), pc[1])
+    assert.match(text, /^Host \*\.grewal \*\.grewal\.p2p$/m)
+
+    const home = join(dir, 'kh-home')
+    mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o700 })
+    const knownHosts = join(home, '.ssh', 'known_hosts')
+    const file = join(dir, 'ssh_config_kh')
+    writeFileSync(file, text + [
+      `    IdentityFile ${userKey}`,
+      '    IdentitiesOnly yes',
+      `    UserKnownHostsFile ${knownHosts}`,
+      '    BatchMode yes',
+      '    LogLevel ERROR',
+      ''
+    ].join('\n'), { mode: 0o600 })
+    // the KnownHostsCommand reads ~/.ssh/known_hosts of $HOME (ssh itself takes ~ from passwd, hence UserKnownHostsFile)
+    const khEnv = { ...env, HOME: home }
+    const sshKh = async (host: string, strict: string): Promise<CmdResult> =>
+      await runCmd('ssh', ['-F', file, '-o', `StrictHostKeyChecking=${strict}`, `${user}@${host}`, 'echo ok'], { env: khEnv, timeoutMs: 30_000 })
+    const entries = (): string[] => readFileSync(knownHosts, 'utf8').split('\n').filter(l => l.trim() !== '')
+
+    const first = await sshKh('home.grewal', 'accept-new')
+    assert.equal(first.code, 0, first.stderr)
+    assert.equal(first.stdout, 'ok\n')
+    assert.equal(entries().length, 1)
+    // the .p2p form is a known host now: strict checking passes, and nothing is added
+    const second = await sshKh('home.grewal.p2p', 'yes')
+    assert.equal(second.code, 0, `${second.stderr}\n--- known_hosts:\n${readFileSync(knownHosts, 'utf8')}`)
+    assert.equal(second.stdout, 'ok\n')
+    assert.deepEqual(entries().map(l => l.split(' ')[0]), ['home.grewal'])
+
+    // the other way round, with hashed names: learnt as .p2p, then used as the plain name
+    writeFileSync(knownHosts, '', { mode: 0o600 })
+    const hashed = await runCmd('ssh', ['-F', file, '-o', 'HashKnownHosts=yes', '-o', 'StrictHostKeyChecking=accept-new', `${user}@home.grewal.p2p`, 'echo ok'], { env: khEnv, timeoutMs: 30_000 })
+    assert.equal(hashed.code, 0, hashed.stderr)
+    assert.match(entries()[0], /^\|1\|/)
+    const plain = await sshKh('home.grewal', 'yes')
+    assert.equal(plain.code, 0, plain.stderr)
+    assert.equal(entries().length, 1)
+
+    // a different key on file for the plain name: the .p2p form is refused as a changed host key, not learnt anew
+    const other = join(dir, 'other_host_ed25519')
+    const kg = await runCmd('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other], { timeoutMs: 15_000 })
+    assert.equal(kg.code, 0, kg.stderr)
+    writeFileSync(knownHosts, `home.grewal ${readFileSync(`${other}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`, { mode: 0o600 })
+    const changed = await sshKh('home.grewal.p2p', 'accept-new')
+    assert.equal(changed.code, 255, changed.stderr)
+    assert.equal(changed.stdout, '')
+    assert.equal(entries().length, 1)
+  })
+
   it('measures ssh … true: via peerup (auto and forced relay) vs straight to sshd', async () => {
     const runs = 3
     const via: number[] = []

@@ -202,6 +202,20 @@ describe('TUN mode (netns lab)', { timeout: 600_000 }, () => {
     await server
   })
 
+  it('reaches a server on 0.0.0.0 over TUN, and not one bound to 127.0.0.1 (as README and docs/TUN.md say)', async () => {
+    const loopback = run('ip', ['netns', 'exec', nodes.c.ns, process.execPath, '-e', TCP_SINK, '127.0.0.1', '5401', '6000'], 20_000)
+    const any = run('ip', ['netns', 'exec', nodes.c.ns, process.execPath, '-e', TCP_SINK, '0.0.0.0', '5402', '20000'], 30_000)
+    await new Promise(resolve => setTimeout(resolve, 500))
+    const refused = await lab.exec(nodes.b.ns, [process.execPath, '-e', TCP_SOURCE, nodes.c.vip!, '5401', '1024', '10000'], 20_000)
+    assert.equal(refused.stdout.trim(), 'error ECONNREFUSED', refused.stdout + refused.stderr)
+    const sent = await lab.exec(nodes.b.ns, [process.execPath, '-e', TCP_SOURCE, nodes.c.vip!, '5402', '65536', '10000'], 20_000)
+    const [bytes, hash] = sent.stdout.trim().split(' ')
+    assert.equal(Number(bytes), 65536, sent.stdout + sent.stderr)
+    assert.equal((await any).stdout.trim().split('\n').pop(), `65536 ${hash}`)
+    // the loopback-only server never saw a byte
+    assert.equal((await loopback).stdout.trim().split('\n').pop(), 'timeout 0')
+  })
+
   it('drops and counts a packet whose source is not the sending peer\'s address', async () => {
     const spoofed = '10.64.250.250'
     await lab.must(nodes.b.ns, ['ip', 'addr', 'add', `${spoofed}/32`, 'dev', 'peer0'])

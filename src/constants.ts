@@ -91,6 +91,9 @@ export const SHUTDOWN_GRACE = 10_000
 /** authorized_keys: how quickly revocations take effect; also the poll interval (ms). */
 export const AUTHORIZED_KEYS_POLL_INTERVAL = 1000
 
+/** Refusals logged on stderr (home denials, `proxy` failures): at most one line per peer and service per this long (ms). */
+export const REFUSAL_REPORT_INTERVAL = 10_000
+
 /** Default listen addresses of a home/client node. */
 export const DEFAULT_NODE_LISTEN = ['/ip4/0.0.0.0/tcp/0']
 /** Default listen addresses of a relay. */

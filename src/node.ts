@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createAuthorizedKeys } from './auth/authorized-keys.js'
+import { createNodeAuth } from './auth/node-auth.js'
 import { createConnectionGater } from './auth/gater.js'
-import { AUTHORIZED_KEYS_POLL_INTERVAL, DEFAULT_NODE_LISTEN, DIRECT_STREAM_TIMEOUT, MAX_STREAMS_PER_PROTOCOL } from './constants.js'
+import { DEFAULT_NODE_LISTEN, DIRECT_STREAM_TIMEOUT, MAX_STREAMS_PER_PROTOCOL } from './constants.js'
 import { connectToPeer, errorText, isRelayedAddr, isRemoteRefusal, neverIdentified, pathOf } from './dialer.js'
 import { createPathManager } from './path-manager.js'
 import { loadUdpTransport, normalizeStunUrl, stunServersFromRelays } from './udp-transport.js'
@@ -25,7 +25,7 @@ import { dhtResolver, findPeerAddrs } from './naming/dht-resolver.js'
 import { createNodeMetrics } from './control/metrics.js'
 import type { NodeMetrics } from './control/metrics.js'
 import type { CatalogueEntry } from './service-catalogue.js'
-import type { AuthorizedKeys } from './auth/authorized-keys.js'
+import type { AuthEvent, NodeAuth } from './auth/node-auth.js'
 import type { LoadedConfig } from './config/load.js'
 import type { PathInfo, PathPreference } from './dialer.js'
 import type { PathEvent, PathManager } from './path-manager.js'
@@ -61,6 +61,8 @@ export interface PeerupNodeInit {
   resolvers?: NameResolver[]
   /** Called when the best path to a peer changes (direct UDP up, or lost). */
   onPathChange?: (e: PathEvent) => void
+  /** Called when a peer is refused (connection or service) and when the allow-lists change. */
+  onAuthEvent?: (e: AuthEvent) => void
 }
 
 /** Options of tunnel-opening calls. */
@@ -119,8 +121,12 @@ export interface PeerupNode {
   proxy (target: string, service: string, port: number, options?: TunnelOptions & { bind?: string }): Promise<TcpProxy>
   /** Round-trip time over the chosen path. */
   ping (target: string, options?: TunnelOptions): Promise<{ rtt: number, path: PathInfo, peerId: string }>
-  /** Re-read every authorized_keys file (SIGHUP). */
-  reloadAuth (): void
+  /**
+   * Re-read the config's service → allow-list mapping and every
+   * authorized_keys file now (SIGHUP). Returns a summary: each list and its
+   * number of peers.
+   */
+  reloadAuth (): string
   /** The services of a remote node that we may use. */
   remoteServices (target: string, options?: TunnelOptions): Promise<CatalogueEntry[]>
 }
@@ -138,14 +144,13 @@ class Node implements PeerupNode {
   readonly udp: UdpTransportStatus
   readonly stunServers: string[]
   readonly metrics: NodeMetrics
-  private readonly lists: AuthorizedKeys[]
+  private readonly auth: NodeAuth
   private readonly resolvers: NameResolver[]
   private readonly dhtTier?: NameResolver
   private readonly relays: string[]
   private readonly upgrader: DirectUpgrader
-  private expiryTimer?: NodeJS.Timeout
 
-  constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, lists: { global?: AuthorizedKeys, all: AuthorizedKeys[] }, udp: { status: UdpTransportStatus, stun: string[] }, metrics: NodeMetrics) {
+  constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, auth: NodeAuth, udp: { status: UdpTransportStatus, stun: string[] }, metrics: NodeMetrics) {
     const { config } = init.config
     this.metrics = metrics
     this.libp2p = libp2p
@@ -153,9 +158,15 @@ class Node implements PeerupNode {
     this.stunServers = udp.stun
     this.paths = createPathManager({ libp2p, prefer: config.paths.prefer, udp: udp.status, onChange: init.onPathChange })
     this.peerId = libp2p.peerId.toString()
-    this.lists = lists.all
+    this.auth = auth
     this.relays = config.relays
-    this.services = createServiceRegistry({ libp2p, authorizedKeys: lists.global, metrics })
+    this.services = createServiceRegistry({
+      libp2p,
+      authorizedKeys: auth.lists?.global,
+      ownList: (service) => auth.lists?.ownList(service),
+      metrics,
+      onDeny: (peer, service) => { auth.serviceDenied(peer, service) }
+    })
     this.upgrader = createDirectUpgrader(libp2p)
     if (init.serve !== false && config.relays.length > 0) {
       this.reservations = createReservationWatchdog(libp2p, {
@@ -175,7 +186,6 @@ class Node implements PeerupNode {
       ...(init.resolvers ?? []),
       peerIdResolver()
     ]
-    for (const list of this.lists) list.on('change', () => { this.enforce() })
   }
 
   /** Register our host name on a relay of our network (after each new reservation). */
@@ -188,33 +198,15 @@ class Node implements PeerupNode {
     }, (err: Error) => { log('registering %s.%s on %s failed: %s', host, name, relay, err.message) })
   }
 
-  /** Close connections and tunnels that the current lists no longer allow. */
-  private enforce (): void {
-    const relayIds = new Set(this.relays.map(r => /\/p2p\/([^/]+)$/.exec(r)?.[1]))
-    for (const conn of this.libp2p.getConnections()) {
-      const peer = conn.remotePeer.toString()
-      if (relayIds.has(peer)) continue
-      if (!this.services.isAllowedAnywhere(peer)) {
-        log('closing connection of revoked peer %s', peer)
-        conn.abort(new Error('peer revoked'))
-      }
-    }
-    for (const t of this.services.tunnels()) {
-      if (!this.services.isAuthorized(t.peer, t.service)) t.abort()
-    }
-  }
-
   async start (): Promise<void> {
     await this.libp2p.start()
     if (this.init.serve !== false) {
+      // no authorizedKeys in the definitions: the registry asks the node's lists, which follow the config
       for (const [name, svc] of Object.entries(this.init.config.config.services)) {
-        const list = svc.authorized_keys != null ? this.lists.find(l => l.file === this.init.config.path(svc.authorized_keys!)) : undefined
-        await this.services.add({ name, localAddress: svc.local_address, enabled: svc.enabled, protocol: svc.protocol, authorizedKeys: list })
+        await this.services.add({ name, localAddress: svc.local_address, enabled: svc.enabled, protocol: svc.protocol })
       }
       await serveCatalogue(this.libp2p, this.services)
-      // expires= is checked at connect time; this re-check closes connections whose grant has run out
-      this.expiryTimer = setInterval(() => { this.enforce() }, AUTHORIZED_KEYS_POLL_INTERVAL * 5)
-      this.expiryTimer.unref()
+      this.auth.start({ libp2p: this.libp2p, services: this.services })
       this.reservations?.start()
     }
   }
@@ -223,7 +215,6 @@ class Node implements PeerupNode {
     const grace = options.graceMs ?? this.init.config.config.daemon.shutdown_grace_seconds * 1000
     const started = Date.now()
     await this.services.stopAccepting()
-    clearInterval(this.expiryTimer)
     this.reservations?.stop()
     this.paths.stop()
     this.upgrader.stop()
@@ -248,7 +239,7 @@ class Node implements PeerupNode {
     // window); libp2p.stop() closes every connection at once with a 500 ms timeout
     // and aborts the rest, which resets such tunnels at the client
     await this.closeConnections(Math.max(grace - (Date.now() - started), 2000))
-    for (const l of this.lists) l.close()
+    this.auth.stop()
     await this.libp2p.stop()
   }
 
@@ -277,8 +268,8 @@ class Node implements PeerupNode {
     log('circuits closed%s', signal.aborted ? ' (timed out)' : '')
   }
 
-  reloadAuth (): void {
-    for (const l of this.lists) l.reload()
+  reloadAuth (): string {
+    return this.auth.reload()
   }
 
   async resolve (name: string, options?: AbortOptions): Promise<ChainResult> {
@@ -467,18 +458,8 @@ class Node implements PeerupNode {
 export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNode> {
   const { config, path } = init.config
   const privateKey = loadIdentityFile(path(config.identity.key_file))
-  const gating = config.security.enable_gating
-  const global = gating ? createAuthorizedKeys({ file: path(config.security.authorized_keys_file) }) : undefined
-  const all: AuthorizedKeys[] = global != null ? [global] : []
-  if (gating) {
-    for (const svc of Object.values(config.services)) {
-      if (svc.authorized_keys != null && all.every(l => l.file !== path(svc.authorized_keys!))) {
-        all.push(createAuthorizedKeys({ file: path(svc.authorized_keys) }))
-      }
-    }
-  }
   const relayIds = config.relays.map(r => multiaddr(r).getComponents().filter(c => c.name === 'p2p').pop()?.value).filter((x): x is string => x != null)
-  const policy = { isAllowed: (peer: string) => all.some(l => l.isAuthorized(peer)) }
+  const auth = createNodeAuth({ config: init.config, relayIds, onEvent: init.onAuthEvent })
   const stun = (config.network.stun ?? stunServersFromRelays(config.relays)).map(normalizeStunUrl)
   const udpStatus = config.paths.udp ? (await loadUdpTransport()).status : { available: false, reason: 'turned off (paths.udp: false)' }
   const metrics = createNodeMetrics()
@@ -493,9 +474,12 @@ export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNod
     announce: config.network.announce,
     upnp: config.network.upnp,
     dht: config.network.dht,
-    connectionGater: createConnectionGater({ policy, enabled: gating, alwaysAllow: () => relayIds, onDeny: (_peer, where) => { metrics.authDenied(where) } }),
+    connectionGater: createConnectionGater({
+      policy: { isAllowed: (peer) => auth.mayConnect(peer) },
+      onDeny: (peer, where) => { metrics.authDenied(where); auth.gaterDenied(peer, where) }
+    }),
     allow: config.daemon.allow_hosts
   })
-  return new Node(init, libp2p, { global, all }, { status: udpStatus, stun }, metrics)
+  return new Node(init, libp2p, auth, { status: udpStatus, stun }, metrics)
 }
 

@@ -5,17 +5,27 @@ import type { Lib } from '../lib.js'
 import type { LoadedConfig } from '../../src/index.js'
 import type { Command } from 'commander'
 
-/** The authorized_keys file for the global list or a service (creating the service's own file reference). */
-function fileFor ({ ServiceNotFoundError, setServiceAuthorizedKeys }: Lib, cfg: LoadedConfig, service?: string, create = false): string {
-  if (service == null) return cfg.path(cfg.config.security.authorized_keys_file)
+/**
+ * The authorized_keys file for the global list or a service. With `create`,
+ * a service without its own list gets one: `commit()` names it in the
+ * config, to be called once the file holds its first peer (a running daemon
+ * then switches the service to a complete list, never to an empty one).
+ */
+function fileFor ({ ServiceNotFoundError, setServiceAuthorizedKeys }: Lib, cfg: LoadedConfig, service?: string, create = false): { file: string, commit: () => void } {
+  const none = (): void => {}
+  if (service == null) return { file: cfg.path(cfg.config.security.authorized_keys_file), commit: none }
   const svc = cfg.config.services[service]
   if (svc == null) throw new ServiceNotFoundError(`no service named "${service}" in ${cfg.file}`)
-  if (svc.authorized_keys != null) return cfg.path(svc.authorized_keys)
-  if (!create) return cfg.path(cfg.config.security.authorized_keys_file)
+  if (svc.authorized_keys != null) return { file: cfg.path(svc.authorized_keys), commit: none }
+  if (!create) return { file: cfg.path(cfg.config.security.authorized_keys_file), commit: none }
   const rel = `${service}_authorized_keys`
-  setServiceAuthorizedKeys(cfg.file, service, rel)
-  info(`service ${service} now has its own allow-list: ${rel} (it overrides the global one)`)
-  return cfg.path(rel)
+  return {
+    file: cfg.path(rel),
+    commit: () => {
+      setServiceAuthorizedKeys(cfg.file, service, rel)
+      info(`service ${service} now has its own allow-list: ${rel} (it overrides the global one)`)
+    }
+  }
 }
 
 export function register (program: Command): void {
@@ -27,8 +37,9 @@ export function register (program: Command): void {
     .action(async (peerId: string, opts, cmd) => {
       const l = await lib()
       const cfg = l.loadConfig(cmd.optsWithGlobals().config)
-      const file = fileFor(l, cfg, opts.service, true)
+      const { file, commit } = fileFor(l, cfg, opts.service, true)
       const added = l.addAuthorizedKey(file, peerId, { comment: opts.comment, expires: opts.expires })
+      commit()
       info(added ? `added ${peerId} to ${file}` : `${peerId} is already in ${file}`)
     })
   auth.command('remove <peer-id>')
@@ -36,7 +47,7 @@ export function register (program: Command): void {
     .action(async (peerId: string, opts, cmd) => {
       const l = await lib()
       const cfg = l.loadConfig(cmd.optsWithGlobals().config)
-      const file = fileFor(l, cfg, opts.service)
+      const { file } = fileFor(l, cfg, opts.service)
       const removed = l.removeAuthorizedKey(file, peerId)
       info(removed ? `removed ${peerId} from ${file}` : `${peerId} was not in ${file}`)
     })
@@ -46,7 +57,7 @@ export function register (program: Command): void {
     .action(async (opts, cmd) => {
       const l = await lib()
       const cfg = l.loadConfig(cmd.optsWithGlobals().config)
-      const file = fileFor(l, cfg, opts.service)
+      const { file } = fileFor(l, cfg, opts.service)
       if (existsSync(file)) l.assertPrivateFile(file)
       const parsed = l.parseAuthorizedKeys(existsSync(file) ? readFileSync(file, 'utf8') : '', file)
       for (const p of parsed.problems) info(`${p.file}:${p.line}: ${p.message} (line grants nothing)`)

@@ -19,6 +19,7 @@ const BY_NAME: Record<string, number> = {
   NameNotFoundError: EXIT.UNREACHABLE,
   UnreachableError: EXIT.UNREACHABLE,
   ServiceNotFoundError: EXIT.UNREACHABLE,
+  PeerNotListedError: EXIT.UNREACHABLE,
   DaemonNotRunningError: EXIT.UNREACHABLE,
   ControlSocketError: EXIT.USAGE,
   TunUnavailableError: EXIT.USAGE

@@ -8,7 +8,7 @@ import { DEFAULT_NODE_LISTEN, DIRECT_STREAM_TIMEOUT, MAX_STREAMS_PER_PROTOCOL } 
 import { connectToPeer, errorText, isRelayedAddr, isRemoteRefusal, neverIdentified, pathOf } from './dialer.js'
 import { createPathManager } from './path-manager.js'
 import { loadUdpTransport, normalizeStunUrl, stunServersFromRelays } from './udp-transport.js'
-import { ServiceNotFoundError, UnreachableError, NotAuthorizedError } from './errors.js'
+import { ServiceNotFoundError, TunnelResetError, UnreachableError, NotAuthorizedError } from './errors.js'
 import { loadIdentityFile } from './identity.js'
 import { localFileResolver } from './naming/local-file-resolver.js'
 import { peerIdResolver } from './naming/peer-id-resolver.js'
@@ -18,7 +18,7 @@ import { spliceSocketStream } from './proxy.js'
 import { createReservationWatchdog } from './reservation-watchdog.js'
 import { createDirectUpgrader } from './direct-upgrade.js'
 import { createServiceRegistry, serviceProtocol } from './service-registry.js'
-import { fetchCatalogue, serveCatalogue, serviceForPort } from './service-catalogue.js'
+import { fetchCatalogue, lookupService, notAllowedError, serveCatalogue, serviceForPort } from './service-catalogue.js'
 import { relayResolver, registerName } from './naming/relay-resolver.js'
 import { cachedResolver } from './naming/cached-resolver.js'
 import { dhtResolver, findPeerAddrs } from './naming/dht-resolver.js'
@@ -117,8 +117,19 @@ export interface PeerupNode {
   openTunnel (target: string, service: string, options?: TunnelOptions): Promise<OpenedTunnel>
   /** Splice a local socket to a remote service; resolves when the tunnel ends. */
   tunnelSocket (socket: Socket, target: string, service: string, options?: TunnelOptions): Promise<TunnelStats>
-  /** Listen on a local TCP port and forward every connection to the service. */
-  proxy (target: string, service: string, port: number, options?: TunnelOptions & { bind?: string }): Promise<TcpProxy>
+  /**
+   * Listen on a local TCP port and forward every connection to the service.
+   * `onError` hears of each tunnel that could not be opened, or that the
+   * remote reset before sending any data (explained by {@link PeerupNode.explainReset}).
+   */
+  proxy (target: string, service: string, port: number, options?: TunnelOptions & { bind?: string, onError?: (err: Error) => void }): Promise<TcpProxy>
+  /**
+   * Why the remote reset a `service` tunnel before sending any data: a
+   * `NotAuthorizedError` when it says the service exists but is not ours to
+   * use, a `ServiceNotFoundError` when it has no such service; undefined
+   * when it cannot tell (the service is down, an older version).
+   */
+  explainReset (target: string, service: string, options?: TunnelOptions): Promise<Error | undefined>
   /** Round-trip time over the chosen path. */
   ping (target: string, options?: TunnelOptions): Promise<{ rtt: number, path: PathInfo, peerId: string }>
   /**
@@ -205,7 +216,7 @@ class Node implements PeerupNode {
       for (const [name, svc] of Object.entries(this.init.config.config.services)) {
         await this.services.add({ name, localAddress: svc.local_address, enabled: svc.enabled, protocol: svc.protocol })
       }
-      await serveCatalogue(this.libp2p, this.services)
+      await serveCatalogue(this.libp2p, this.services, { onDenied: (peer, service) => { this.auth.serviceDenied(peer, service) } })
       this.auth.start({ libp2p: this.libp2p, services: this.services })
       this.reservations?.start()
     }
@@ -283,13 +294,15 @@ class Node implements PeerupNode {
     const viaRelay = this.relays.length > 0 && options.path !== 'direct'
     const tiers = viaRelay ? this.resolvers.filter(t => t !== this.dhtTier) : this.resolvers
     const resolved = await resolveChain(target, tiers, options)
+    // our own gater would refuse the dial with a message about libp2p internals
+    if (!this.auth.mayConnect(resolved.peerId)) throw new NotAuthorizedError(`${target} is not in your authorized_keys; run: peerup auth add ${resolved.peerId}`)
     let addrs = resolved.addrs
     const { config } = this.init.config
     if (addrs.length === 0 && config.network.dht && (options.path === 'direct' || this.relays.length === 0)) {
       // peer routing through the DHT: the current addresses of a known peer
       addrs = await findPeerAddrs({ libp2p: this.libp2p, bootstrap: this.relays }, resolved.peerId, options)
     }
-    const connection = await connectToPeer(this.libp2p, { peerId: resolved.peerId, addrs }, {
+    const connection = await connectToPeer(this.libp2p, { peerId: resolved.peerId, name: target, addrs }, {
       path: options.path,
       relays: this.relays,
       signal: options.signal,
@@ -369,7 +382,14 @@ class Node implements PeerupNode {
         }
         throw new UnreachableError(`asking ${target} for its services failed: ${errorText(err)}`, { cause: err })
       }
-      protocol = serviceForPort(Number(service), catalogue, target).protocol
+      try {
+        protocol = serviceForPort(Number(service), catalogue, target).protocol
+      } catch (err: any) {
+        // not in the list of what we may use: does the port exist, and is it just not ours?
+        const access = await lookupService(connection, { port: Number(service) }, options).catch(() => undefined)
+        if (access?.status === 'denied') throw notAllowedError(target, access, this.peerId, Number(service))
+        throw err
+      }
     }
     protocol ??= serviceProtocol(service)
     try {
@@ -403,13 +423,36 @@ class Node implements PeerupNode {
     return stats
   }
 
-  async proxy (target: string, service: string, port: number, options: TunnelOptions & { bind?: string } = {}): Promise<TcpProxy> {
+  async explainReset (target: string, service: string, options: TunnelOptions = {}): Promise<Error | undefined> {
+    try {
+      const signal = AbortSignal.any([AbortSignal.timeout(DIRECT_STREAM_TIMEOUT), ...(options.signal != null ? [options.signal] : [])])
+      const { connection } = await this.connect(target, { ...options, signal })
+      const port = /^\d{1,5}$/.test(service) ? Number(service) : undefined
+      const access = await lookupService(connection, port != null ? { port } : { service }, { signal })
+      if (access?.status === 'denied') return notAllowedError(target, access, this.peerId, port)
+      if (access?.status === 'absent') return new ServiceNotFoundError(`${target} does not offer service "${service}"`)
+    } catch (err: any) {
+      log('cannot ask %s about %s: %s', target, service, errorText(err))
+    }
+    return undefined
+  }
+
+  async proxy (target: string, service: string, port: number, options: TunnelOptions & { bind?: string, onError?: (err: Error) => void } = {}): Promise<TcpProxy> {
     const completed: TunnelStats[] = []
+    const { onError, ...tunnelOptions } = options
+    const failed = (err: Error): void => {
+      log.error('tunnel to %s/%s failed: %s', target, service, err.message)
+      onError?.(err)
+    }
     const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
       socket.setNoDelay(true)
       socket.on('error', () => {})
-      this.tunnelSocket(socket, target, service, options)
-        .then(s => { completed.push(s) }, (err: Error) => { log.error('tunnel to %s/%s failed: %s', target, service, err.message) })
+      this.tunnelSocket(socket, target, service, tunnelOptions).then(async s => {
+        completed.push(s)
+        if (s.clean || s.bytesFromStream > 0) return
+        failed(await this.explainReset(target, service, tunnelOptions) ??
+          new TunnelResetError(`${target} reset the ${service} tunnel before sending any data (${s.error?.message ?? 'reset'}): not authorized for this service, or the service is down`))
+      }, failed)
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)

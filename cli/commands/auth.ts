@@ -28,6 +28,18 @@ function fileFor ({ ServiceNotFoundError, setServiceAuthorizedKeys }: Lib, cfg: 
   }
 }
 
+/** Services whose own allow-list has `peerId` (its file as the config names it). */
+function servicesListing (l: Lib, cfg: LoadedConfig, peerId: string): Array<{ service: string, file: string }> {
+  const id = l.parsePeerId(peerId).toString()
+  return Object.entries(cfg.config.services).flatMap(([service, svc]) => {
+    if (svc.authorized_keys == null) return []
+    const file = cfg.path(svc.authorized_keys)
+    if (!existsSync(file)) return []
+    const { entries } = l.parseAuthorizedKeys(readFileSync(file, 'utf8'), file)
+    return entries.some(e => e.peerId === id) ? [{ service, file: svc.authorized_keys }] : []
+  })
+}
+
 export function register (program: Command): void {
   const auth = program.command('auth').description('edit authorized_keys (global or per service)')
   auth.command('add <peer-id>')
@@ -43,13 +55,20 @@ export function register (program: Command): void {
       info(added ? `added ${peerId} to ${file}` : `${peerId} is already in ${file}`)
     })
   auth.command('remove <peer-id>')
+    .description('remove a peer; exit 4 when the list did not have it but a service\'s own list does (use --service)')
     .option('--service <name>', 'edit the service\'s own allow-list')
     .action(async (peerId: string, opts, cmd) => {
       const l = await lib()
       const cfg = l.loadConfig(cmd.optsWithGlobals().config)
       const { file } = fileFor(l, cfg, opts.service)
-      const removed = l.removeAuthorizedKey(file, peerId)
-      info(removed ? `removed ${peerId} from ${file}` : `${peerId} was not in ${file}`)
+      if (l.removeAuthorizedKey(file, peerId)) { info(`removed ${peerId} from ${file}`); return }
+      // still let in by a service's own list: nothing was revoked, so say where it is (exit 4)
+      const elsewhere = opts.service == null ? servicesListing(l, cfg, peerId) : []
+      if (elsewhere.length > 0) {
+        const lists = elsewhere.map(s => `${s.service} (${s.file})`).join(', ')
+        throw new l.PeerNotListedError(`${peerId} is not in ${file}; it is on the allow-list${elsewhere.length > 1 ? 's of services' : ' of service'} ${lists}: run: ${elsewhere.map(s => `peerup auth remove ${peerId} --service ${s.service}`).join('; ')}`)
+      }
+      info(`${peerId} was not in ${file}`)
     })
   auth.command('list')
     .option('--service <name>', 'list the service\'s own allow-list')

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { controlSocketPath, createControlClient, findConfigFile, tunnelStdio, UsageError } from '../../src/control/index.js'
 import { lib } from '../lib.js'
+import { rateLimited } from '../rate-limit.js'
 import { EXIT, info, out } from '../run.js'
 import type { PathEvent, PathPreference, PeerupNode, PingReply } from '../../src/index.js'
 import type { Command } from 'commander'
@@ -21,8 +22,16 @@ async function clientNode (cmd: Command, onPathChange?: (e: PathEvent) => void):
   return node
 }
 
-/** The same words as an in-process tunnel for a reset, then exit 1; exit 0 when clean. */
-function exitAfterTunnel (target: string, service: string, stats: { clean: boolean, bytesFromStream: number, error?: Error }): never {
+/**
+ * The same words as an in-process tunnel for a reset, then exit 1; exit 0
+ * when clean. A reset before any data that `explain` can account for (the
+ * service is not ours to use) is thrown instead, for its own exit code.
+ */
+async function exitAfterTunnel (target: string, service: string, stats: { clean: boolean, bytesFromStream: number, error?: Error }, explain?: () => Promise<Error | undefined>): Promise<never> {
+  if (!stats.clean && stats.bytesFromStream === 0 && explain != null) {
+    const why = await explain()
+    if (why != null) throw why
+  }
   if (!stats.clean) {
     const reason = stats.error?.message ?? 'unknown'
     // a per-service allow-list (or a dead local service) shows up as a reset before any byte comes back
@@ -50,7 +59,7 @@ async function ncViaDaemon (cmd: Command, target: string, service: string, path:
     throw err
   }
   if (process.env.PEERUP_VERBOSE != null) info(`nc: ${target} (${tunnel.peerId}) ${service} ${tunnel.path === 'direct' ? 'direct' : `relayed via ${tunnel.relay ?? 'relay'}`} (daemon)`)
-  exitAfterTunnel(target, service, await tunnelStdio(tunnel, process.stdin, process.stdout))
+  return await exitAfterTunnel(target, service, await tunnelStdio(tunnel, process.stdin, process.stdout))
 }
 
 export function register (program: Command): void {
@@ -70,8 +79,11 @@ export function register (program: Command): void {
         output: process.stdout,
         reset: () => {}
       }, opened.stream, { connection: opened.connection, connections: () => node.libp2p.getConnections() })
-      await Promise.resolve(node.libp2p.stop()).catch(() => {})
-      exitAfterTunnel(target, service, stats)
+      try {
+        await exitAfterTunnel(target, service, stats, async () => await node.explainReset(target, service, { path }))
+      } finally {
+        await Promise.resolve(node.libp2p.stop()).catch(() => {})
+      }
     })
 
   program.command('proxy <target> <service> <local-port>')
@@ -82,7 +94,8 @@ export function register (program: Command): void {
       const path = pathOpt(opts.path)
       const p = Number(port)
       if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError(`invalid local port "${port}"`)
-      const { describePath } = await lib()
+      const { constants, describePath } = await lib()
+      const report = rateLimited(info, constants.REFUSAL_REPORT_INTERVAL)
       const node = await clientNode(cmd, (e) => {
         info(e.class === 'direct-udp'
           ? `path to ${target}: direct-udp${e.afterMs != null ? ` (${e.afterMs} ms after first relayed contact)` : ''}${e.reason != null ? ` (${e.reason})` : ''}`
@@ -90,11 +103,14 @@ export function register (program: Command): void {
       })
       // fail fast (exit 4) when the target or path cannot be reached at all
       const first = await node.connect(target, { path })
-      const proxy = await node.proxy(target, service, p, { bind: opts.bind, path })
+      // one line per refused or failed tunnel (at most one per 10 s, with a count), so a refusal is never silent
+      const onError = (err: Error): void => {
+        report(`${target} ${service}`, `proxy: tunnel to ${target} ${service} ${err.name === 'NotAuthorizedError' ? 'refused' : 'failed'}: ${err.message}`)
+      }
+      const proxy = await node.proxy(target, service, p, { bind: opts.bind, path, onError })
       out(`proxy ${opts.bind}:${proxy.port} -> ${target} ${service} (${describePath(first.path)})`)
       out('ready')
       // stop accepting; tunnels still open get the usual grace, then the node stops (and resets them)
-      const { constants } = await lib()
       const stop = (): void => {
         const grace = new Promise(resolve => setTimeout(resolve, constants.SHUTDOWN_GRACE).unref())
         void Promise.race([proxy.close(), grace]).finally(() => { Promise.resolve(node.libp2p.stop()).finally(() => process.exit(0)) })

@@ -3,6 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { DIAL_TIMEOUT } from './constants.js'
 import { NotAuthorizedError, UnreachableError } from './errors.js'
 import { parsePeerId } from './identity.js'
+import { dialableRemoteAddrs, isLoopbackAddr } from './loopback-addrs.js'
 import type { PeerupLibp2p } from './network.js'
 import type { AbortOptions, Connection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -187,8 +188,9 @@ export async function connectToPeer (libp2p: PeerupLibp2p, target: DialTarget, o
   const signal = AbortSignal.any([AbortSignal.timeout(options.timeout ?? DIAL_TIMEOUT), ...(options.signal != null ? [options.signal] : [])])
   const known = new Set<string>(target.addrs ?? [])
   try {
-    const stored = await libp2p.peerStore.get(peer)
-    for (const a of stored.addresses) known.add(a.multiaddr.toString())
+    // learned (identify, an older peer): its loopback addresses only if it is on this host
+    const stored = (await libp2p.peerStore.get(peer)).addresses.map(a => a.multiaddr.toString())
+    for (const a of dialableRemoteAddrs(stored, { sameHostRelay: (options.relays ?? []).some(isLoopbackAddr) }).addrs) known.add(a)
   } catch {}
   // WebRTC addresses are dialled by the background upgrade, not raced here
   const direct = [...known].filter(a => !a.includes('/p2p-circuit') && !isUdpDirectAddr(a)).map(a => withPeer(a, target.peerId))

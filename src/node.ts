@@ -6,6 +6,7 @@ import { createNodeAuth } from './auth/node-auth.js'
 import { createConnectionGater } from './auth/gater.js'
 import { DEFAULT_NODE_LISTEN, DIRECT_STREAM_TIMEOUT, MAX_STREAMS_PER_PROTOCOL } from './constants.js'
 import { connectToPeer, errorText, isRelayedAddr, isRemoteRefusal, neverIdentified, pathOf } from './dialer.js'
+import { dialableRemoteAddrs, isLoopbackAddr } from './loopback-addrs.js'
 import { createPathManager } from './path-manager.js'
 import { loadUdpTransport, normalizeStunUrl, stunServersFromRelays } from './udp-transport.js'
 import { ServiceNotFoundError, TunnelResetError, UnreachableError, NotAuthorizedError } from './errors.js'
@@ -159,6 +160,8 @@ class Node implements PeerupNode {
   private readonly resolvers: NameResolver[]
   private readonly dhtTier?: NameResolver
   private readonly relays: string[]
+  /** One of our relays is on this host: the same-host hint for a remote's loopback addresses. */
+  private readonly sameHostRelay: boolean
   private readonly upgrader: DirectUpgrader
 
   constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, auth: NodeAuth, udp: { status: UdpTransportStatus, stun: string[] }, metrics: NodeMetrics) {
@@ -171,6 +174,7 @@ class Node implements PeerupNode {
     this.peerId = libp2p.peerId.toString()
     this.auth = auth
     this.relays = config.relays
+    this.sameHostRelay = [...config.relays, ...Object.values(config.networks).flatMap(n => n.relays)].some(isLoopbackAddr)
     this.services = createServiceRegistry({
       libp2p,
       authorizedKeys: auth.lists?.global,
@@ -284,7 +288,14 @@ class Node implements PeerupNode {
   }
 
   async resolve (name: string, options?: AbortOptions): Promise<ChainResult> {
-    return await resolveChain(name, this.resolvers, options)
+    return this.dialable(await resolveChain(name, this.resolvers, options))
+  }
+
+  /** A learned answer without the remote's loopback addresses unless it is on this host; the names file's addresses as written. */
+  private dialable (r: ChainResult): ChainResult {
+    if (r.source === 'local') return r
+    const { addrs, dropped } = dialableRemoteAddrs(r.addrs, { sameHostRelay: this.sameHostRelay })
+    return dropped.length > 0 ? { ...r, addrs, droppedAddrs: dropped } : r
   }
 
   async connect (target: string, options: TunnelOptions = {}): Promise<{ connection: Connection, peerId: string, path: PathInfo }> {
@@ -293,14 +304,14 @@ class Node implements PeerupNode {
     // once and the background upgrade looks for a direct path
     const viaRelay = this.relays.length > 0 && options.path !== 'direct'
     const tiers = viaRelay ? this.resolvers.filter(t => t !== this.dhtTier) : this.resolvers
-    const resolved = await resolveChain(target, tiers, options)
+    const resolved = this.dialable(await resolveChain(target, tiers, options))
     // our own gater would refuse the dial with a message about libp2p internals
     if (!this.auth.mayConnect(resolved.peerId)) throw new NotAuthorizedError(`${target} is not in your authorized_keys; run: peerup auth add ${resolved.peerId}`)
     let addrs = resolved.addrs
     const { config } = this.init.config
     if (addrs.length === 0 && config.network.dht && (options.path === 'direct' || this.relays.length === 0)) {
       // peer routing through the DHT: the current addresses of a known peer
-      addrs = await findPeerAddrs({ libp2p: this.libp2p, bootstrap: this.relays }, resolved.peerId, options)
+      addrs = dialableRemoteAddrs(await findPeerAddrs({ libp2p: this.libp2p, bootstrap: this.relays }, resolved.peerId, options), { sameHostRelay: this.sameHostRelay }).addrs
     }
     const connection = await connectToPeer(this.libp2p, { peerId: resolved.peerId, name: target, addrs }, {
       path: options.path,

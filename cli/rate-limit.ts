@@ -6,12 +6,13 @@
  */
 export function rateLimited (write: (line: string) => void, intervalMs: number): (key: string, line: string) => void {
   const windows = new Map<string, { suppressed: number, last: string }>()
+  const window = intervalMs >= 1000 ? `${Math.round(intervalMs / 1000)} s` : `${intervalMs} ms`
   const open = (key: string): void => {
     const w = { suppressed: 0, last: '' }
     windows.set(key, w)
     setTimeout(() => {
       if (w.suppressed === 0) { windows.delete(key); return }
-      write(`${w.last} (${w.suppressed} more in the last ${Math.round(intervalMs / 1000)} s)`)
+      write(`${w.last} (${w.suppressed} more in the last ${window})`)
       open(key)
     }, intervalMs).unref()
   }

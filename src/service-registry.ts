@@ -168,12 +168,11 @@ class Registry implements ServiceRegistry {
     const held = holdStream(stream)
     const peer = connection.remotePeer.toString()
     // defense in depth: re-check authorization before touching the local service
-    if (!this.accepting || !this.isAuthorized(peer, def.name) || this.services.get(def.name) !== def) {
+    const authorized = this.isAuthorized(peer, def.name)
+    if (!this.accepting || !authorized || this.services.get(def.name) !== def) {
       log('denied %s for service %s', peer, def.name)
-      if (this.accepting) {
-        this.components.metrics?.authDenied(`service ${def.name}`)
-        this.components.onDeny?.(peer, def.name)
-      }
+      if (this.accepting) this.components.metrics?.authDenied(`service ${def.name}`)
+      if (this.accepting && !authorized) this.components.onDeny?.(peer, def.name)
       held.release()
       stream.abort(new Error('not authorized'))
       return

@@ -24,14 +24,11 @@ async function clientNode (cmd: Command, onPathChange?: (e: PathEvent) => void):
 
 /**
  * The same words as an in-process tunnel for a reset, then exit 1; exit 0
- * when clean. A reset before any data that `explain` can account for (the
- * service is not ours to use) is thrown instead, for its own exit code.
+ * when clean. `why`, the remote's reason for a reset before any data (the
+ * service is not ours to use), is thrown instead, for its own exit code.
  */
-async function exitAfterTunnel (target: string, service: string, stats: { clean: boolean, bytesFromStream: number, error?: Error }, explain?: () => Promise<Error | undefined>): Promise<never> {
-  if (!stats.clean && stats.bytesFromStream === 0 && explain != null) {
-    const why = await explain()
-    if (why != null) throw why
-  }
+function exitAfterTunnel (target: string, service: string, stats: { clean: boolean, bytesFromStream: number, error?: Error }, why?: Error): never {
+  if (why != null) throw why
   if (!stats.clean) {
     const reason = stats.error?.message ?? 'unknown'
     // a per-service allow-list (or a dead local service) shows up as a reset before any byte comes back
@@ -59,7 +56,7 @@ async function ncViaDaemon (cmd: Command, target: string, service: string, path:
     throw err
   }
   if (process.env.PEERUP_VERBOSE != null) info(`nc: ${target} (${tunnel.peerId}) ${service} ${tunnel.path === 'direct' ? 'direct' : `relayed via ${tunnel.relay ?? 'relay'}`} (daemon)`)
-  return await exitAfterTunnel(target, service, await tunnelStdio(tunnel, process.stdin, process.stdout))
+  exitAfterTunnel(target, service, await tunnelStdio(tunnel, process.stdin, process.stdout))
 }
 
 export function register (program: Command): void {
@@ -79,11 +76,10 @@ export function register (program: Command): void {
         output: process.stdout,
         reset: () => {}
       }, opened.stream, { connection: opened.connection, connections: () => node.libp2p.getConnections() })
-      try {
-        await exitAfterTunnel(target, service, stats, async () => await node.explainReset(target, service, { path }))
-      } finally {
-        await Promise.resolve(node.libp2p.stop()).catch(() => {})
-      }
+      // a reset before any data: ask the remote why while the connection is still up
+      const why = !stats.clean && stats.bytesFromStream === 0 ? await node.explainReset(target, service, { path }) : undefined
+      await Promise.resolve(node.libp2p.stop()).catch(() => {})
+      exitAfterTunnel(target, service, stats, why)
     })
 
   program.command('proxy <target> <service> <local-port>')

@@ -121,7 +121,7 @@ class Lists extends EventEmitter<AllowListsEvents> implements AllowLists {
   setServices (services: Record<string, string>): string[] {
     if (this.closed) return []
     const changes: string[] = []
-    for (const name of new Set([...Object.keys(this.mapping), ...Object.keys(services)])) {
+    for (const name of [...new Set([...Object.keys(this.mapping), ...Object.keys(services)])].sort()) {
       const before = this.mapping[name]
       const after = services[name]
       if (before === after) continue
@@ -147,9 +147,14 @@ class Lists extends EventEmitter<AllowListsEvents> implements AllowLists {
   }
 
   summary (): string {
+    // a file that could not be read (unsafe mode, say) grants nothing: say why, so it gets fixed
+    const state = (l?: AuthorizedKeys): string => {
+      const failed = l?.problems().find(p => p.line === 0)
+      return `${peers(l?.entries().length ?? 0)}${failed != null ? `; grants nothing: ${failed.message}` : ''}`
+    }
     const own = Object.entries(this.mapping).sort(([a], [b]) => a.localeCompare(b))
-      .map(([name, file]) => `${name}: ${basename(file)} (${peers(this.byFile.get(file)?.entries().length ?? 0)})`)
-    return [`global ${basename(this.init.globalFile)} (${peers(this.global.entries().length)})`, ...own].join('; ')
+      .map(([name, file]) => `${name}: ${basename(file)} (${state(this.byFile.get(file))})`)
+    return [`global ${basename(this.init.globalFile)} (${state(this.global)})`, ...own].join('; ')
   }
 
   reload (): void {

@@ -4,7 +4,7 @@ import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createNodeAuth } from './auth/node-auth.js'
 import { createConnectionGater } from './auth/gater.js'
-import { DEFAULT_NODE_LISTEN, DIRECT_STREAM_TIMEOUT, MAX_STREAMS_PER_PROTOCOL } from './constants.js'
+import { DEFAULT_NODE_LISTEN, DIRECT_STREAM_TIMEOUT, MAX_STREAMS_PER_PROTOCOL, SERVICE_LOOKUP_TIMEOUT } from './constants.js'
 import { connectToPeer, errorText, isRelayedAddr, isRemoteRefusal, neverIdentified, pathOf } from './dialer.js'
 import { dialableRemoteAddrs, isLoopbackAddr } from './loopback-addrs.js'
 import { createPathManager } from './path-manager.js'
@@ -436,7 +436,7 @@ class Node implements PeerupNode {
 
   async explainReset (target: string, service: string, options: TunnelOptions = {}): Promise<Error | undefined> {
     try {
-      const signal = AbortSignal.any([AbortSignal.timeout(DIRECT_STREAM_TIMEOUT), ...(options.signal != null ? [options.signal] : [])])
+      const signal = AbortSignal.any([AbortSignal.timeout(SERVICE_LOOKUP_TIMEOUT), ...(options.signal != null ? [options.signal] : [])])
       const { connection } = await this.connect(target, { ...options, signal })
       const port = /^\d{1,5}$/.test(service) ? Number(service) : undefined
       const access = await lookupService(connection, port != null ? { port } : { service }, { signal })

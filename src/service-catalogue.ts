@@ -1,4 +1,4 @@
-import { SERVICES_PROTOCOL } from './constants.js'
+import { SERVICE_LOOKUP_TIMEOUT, SERVICES_PROTOCOL } from './constants.js'
 import { NotAuthorizedError, ServiceNotFoundError } from './errors.js'
 import { parseHostPort } from './service-registry.js'
 import { requestJson, serveJson } from './wire/json-exchange.js'
@@ -82,7 +82,7 @@ export async function serveCatalogue (libp2p: PeerupLibp2p, registry: ServiceReg
  * answers every request with its list).
  */
 export async function lookupService (conn: Connection, query: { service: string } | { port: number }, options?: AbortOptions): Promise<ServiceAccess | undefined> {
-  const reply = await requestJson<any>(conn, SERVICES_PROTOCOL, { op: 'lookup', ...query }, options)
+  const reply = await requestJson<any>(conn, SERVICES_PROTOCOL, { op: 'lookup', ...query }, { timeoutMs: SERVICE_LOOKUP_TIMEOUT, ...options })
   if (reply == null || Array.isArray(reply) || !['allowed', 'denied', 'absent'].includes(reply.status)) return undefined
   return {
     status: reply.status,

@@ -19,6 +19,7 @@ const BY_NAME: Record<string, number> = {
   NameNotFoundError: EXIT.UNREACHABLE,
   UnreachableError: EXIT.UNREACHABLE,
   ServiceNotFoundError: EXIT.UNREACHABLE,
+  PeerNotListedError: EXIT.UNREACHABLE,
   DaemonNotRunningError: EXIT.UNREACHABLE,
   ControlSocketError: EXIT.USAGE,
   TunUnavailableError: EXIT.USAGE
@@ -36,6 +37,6 @@ Exit codes:
   0  ok
   1  runtime failure (tunnel reset, I/O error)
   2  usage or configuration error (bad flag, bad YAML, unsafe file mode)
-  3  not authorized (the remote or relay refused us)
+  3  not authorized (the remote, its service or the relay refused us, or our own authorized_keys lacks the peer)
   4  unreachable or not found (name, peer, service, forced path)
 `

@@ -93,6 +93,12 @@ export const SHUTDOWN_GRACE = 10_000
 /** authorized_keys: how quickly revocations take effect; also the poll interval (ms). */
 export const AUTHORIZED_KEYS_POLL_INTERVAL = 1000
 
+/** How long a client waits for a remote's answer to "why was that tunnel refused?" (a service lookup) (ms). */
+export const SERVICE_LOOKUP_TIMEOUT = 5000
+
+/** Refusals logged on stderr (home denials, `proxy` failures): at most one line per peer and service per this long (ms). */
+export const REFUSAL_REPORT_INTERVAL = 10_000
+
 /** Default listen addresses of a home/client node whose config has no `network.listen` (a new port on every start). */
 export const DEFAULT_NODE_LISTEN = ['/ip4/0.0.0.0/tcp/0']
 /** TCP port that `peerup init` writes for a home or client, so a port forward or an announced address keeps working across restarts. */

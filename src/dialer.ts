@@ -3,6 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { DIAL_TIMEOUT } from './constants.js'
 import { NotAuthorizedError, UnreachableError } from './errors.js'
 import { parsePeerId } from './identity.js'
+import { dialableRemoteAddrs, isLoopbackAddr } from './loopback-addrs.js'
 import type { PeerupLibp2p } from './network.js'
 import type { AbortOptions, Connection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -66,6 +67,8 @@ export function pathRank (conn: Connection): number {
 /** A dial target. */
 export interface DialTarget {
   peerId: string
+  /** The name the user gave (for messages). @default the peer ID */
+  name?: string
   /** Direct addresses known for the peer (names file, registry, DHT). */
   addrs?: string[]
 }
@@ -103,12 +106,21 @@ export interface ConnectOptions extends AbortOptions {
  * after the handshake, which is how a remote connection gater says no.
  */
 export function errorText (err: any): string {
+  // libp2p's "All multiaddr dials failed" says nothing: say what each address got
+  const inner = flattenErrors(err)
+  if (inner.length > 1 || inner[0] !== err) return [...new Set(inner.map(errorText))].join(', ')
   if (err instanceof Error) return err.message !== '' ? err.message : err.name
   if (err != null && typeof err === 'object' && typeof err.type === 'string') {
     if (err.error instanceof Error && err.error.message !== '') return err.error.message
     return 'the remote closed the connection right after the handshake'
   }
   return String(err)
+}
+
+/** An error and the ones it aggregates (an `AggregateError` has one per address tried), flattened. */
+export function flattenErrors (err: any): any[] {
+  const inner: any[] = Array.isArray(err?.errors) ? err.errors : []
+  return inner.length > 0 ? inner.flatMap(flattenErrors) : [err]
 }
 
 /** Whether a failure is a connection closed under us (libp2p rejects with the close `Event`). */
@@ -136,7 +148,7 @@ export async function neverIdentified (libp2p: PeerupLibp2p, peer: string): Prom
  * stream, depending on timing) and never completed identify.
  */
 export async function looksRefused (libp2p: PeerupLibp2p, err: any, peer: string): Promise<boolean> {
-  const hungUp = isRemoteRefusal(err) || /unexpected eof|closed while reading|stream (has been |was )?(closed|reset)|\[object Event\]/i.test(errorText(err))
+  const hungUp = flattenErrors(err).some(e => isRemoteRefusal(e) || /unexpected eof|closed while reading|stream (has been |was )?(closed|reset)|\[object Event\]/i.test(errorText(e)))
   return hungUp && await neverIdentified(libp2p, peer)
 }
 
@@ -176,8 +188,9 @@ export async function connectToPeer (libp2p: PeerupLibp2p, target: DialTarget, o
   const signal = AbortSignal.any([AbortSignal.timeout(options.timeout ?? DIAL_TIMEOUT), ...(options.signal != null ? [options.signal] : [])])
   const known = new Set<string>(target.addrs ?? [])
   try {
-    const stored = await libp2p.peerStore.get(peer)
-    for (const a of stored.addresses) known.add(a.multiaddr.toString())
+    // learned (identify, an older peer): its loopback addresses only if it is on this host
+    const stored = (await libp2p.peerStore.get(peer)).addresses.map(a => a.multiaddr.toString())
+    for (const a of dialableRemoteAddrs(stored, { sameHostRelay: (options.relays ?? []).some(isLoopbackAddr) }).addrs) known.add(a)
   } catch {}
   // WebRTC addresses are dialled by the background upgrade, not raced here
   const direct = [...known].filter(a => !a.includes('/p2p-circuit') && !isUdpDirectAddr(a)).map(a => withPeer(a, target.peerId))
@@ -186,14 +199,17 @@ export async function connectToPeer (libp2p: PeerupLibp2p, target: DialTarget, o
 
   const attempts: Array<Promise<Connection>> = []
   const errors: string[] = []
-  const attempt = async (label: string, addrs: Multiaddr[], via?: string): Promise<Connection> => {
+  /** Relays that hung up on us right after the handshake: we are not a member. */
+  const notMemberOf: string[] = []
+  const attempt = async (label: string, addrs: Multiaddr[], relay?: { addr: string, id: string }): Promise<Connection> => {
     try {
       const conn = await libp2p.dial(addrs, { signal, force })
       if (!matches(conn, pref) || options.exclude?.(conn) === true) throw new Error(`got a ${isCircuit(conn.remoteAddr) ? 'relayed' : 'direct'} connection`)
       return conn
     } catch (err: any) {
-      const refused = await looksRefused(libp2p, err, via ?? target.peerId)
-      const msg = `${label}: ${refused ? (via == null ? 'refused: the peer hung up right after the handshake (not in its authorized_keys?)' : 'refused: the relay hung up right after the handshake (not a member?)') : errorText(err)}`
+      const refused = await looksRefused(libp2p, err, relay?.id ?? target.peerId)
+      if (refused && relay != null) notMemberOf.push(relay.addr)
+      const msg = `${label}: ${refused ? (relay == null ? 'refused: the peer hung up right after the handshake (not in its authorized_keys?)' : 'refused: the relay hung up right after the handshake (not a member?)') : errorText(err)}`
       errors.push(msg)
       log('dial %s failed: %s', label, msg)
       throw err
@@ -203,7 +219,7 @@ export async function connectToPeer (libp2p: PeerupLibp2p, target: DialTarget, o
   if (pref !== 'direct') {
     for (const r of relayed) {
       const relayAddr = r.toString().split('/p2p-circuit')[0]
-      attempts.push(attempt(`via ${relayAddr}`, [r], /\/p2p\/([^/]+)$/.exec(relayAddr)?.[1] ?? ''))
+      attempts.push(attempt(`via ${relayAddr}`, [r], { addr: relayAddr, id: /\/p2p\/([^/]+)$/.exec(relayAddr)?.[1] ?? '' }))
     }
   }
   if (attempts.length === 0) {
@@ -214,9 +230,17 @@ export async function connectToPeer (libp2p: PeerupLibp2p, target: DialTarget, o
   try {
     return await Promise.any(attempts)
   } catch (err: any) {
+    const us = libp2p.peerId.toString()
+    if (notMemberOf.length > 0) {
+      // the relay's gater hangs up on strangers: only its operator can fix that
+      // a direct dial racing the relayed one can be folded into it by libp2p's dial queue and
+      // get the relay's hang-up: only other failures of their own are worth a mention
+      const others = errors.filter(e => !notMemberOf.some(r => e.startsWith(`via ${r}:`)) && !e.includes('refused: '))
+      throw new NotAuthorizedError(`cannot reach ${target.name ?? target.peerId}: not a member of relay ${notMemberOf.join(', ')}; ask its operator to run on the relay: peerup auth add ${us}${others.length > 0 ? ` (${others.join('; ')})` : ''}`)
+    }
     const denied = errors.some(e => /deny|denied|gater|not authori|refused: /i.test(e))
     const detail = errors.join('; ')
-    if (denied) throw new NotAuthorizedError(`connection to ${target.peerId} refused: ${detail} (our peer ID: ${libp2p.peerId.toString()})`)
+    if (denied) throw new NotAuthorizedError(`connection to ${target.peerId} refused: ${detail} (our peer ID: ${us})`)
     throw new UnreachableError(`cannot reach ${target.peerId} (${pref} path): ${detail}`)
   }
 }

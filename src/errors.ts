@@ -86,6 +86,12 @@ export class NotAuthorizedError extends PeerupError {
   override name = 'NotAuthorizedError'
 }
 
+/** A peer is not in the authorized_keys file an edit named (another list, a service's, may have it). */
+export class PeerNotListedError extends PeerupError {
+  static override name = 'PeerNotListedError'
+  override name = 'PeerNotListedError'
+}
+
 /** The target could not be reached on any allowed path. */
 export class UnreachableError extends PeerupError {
   static override name = 'UnreachableError'

@@ -33,6 +33,8 @@ export {
   type AuthorizedKey, type AuthorizedKeys, type AuthorizedKeysInit, type AuthorizedKeysProblem, type ParsedAuthorizedKeys
 } from './auth/authorized-keys.js'
 export { createConnectionGater, type ConnectionGaterInit, type PeerPolicy } from './auth/gater.js'
+export { createAllowLists, type AllowLists, type AllowListsInit, type AllowListsEvents } from './auth/allow-lists.js'
+export { createNodeAuth, serviceListFiles, type NodeAuth, type NodeAuthInit, type NodeAuthComponents, type AuthEvent } from './auth/node-auth.js'
 export { configSchema, namesFileSchema, relayAddressProblem, LABEL_RE, type PeerupConfig, type ServiceConfig, type NamesFile } from './config/schema.js'
 export { loadYamlFile, nearest } from './config/yaml-file.js'
 export { loadConfig, findConfigFile, peerupHome, type LoadedConfig } from './config/load.js'

@@ -5,6 +5,7 @@ import { dcutr } from '@libp2p/dcutr'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
+import { announceableAddrs } from './loopback-addrs.js'
 import { isMeshAddress } from './mesh-range.js'
 import { installWebSocket } from './polyfill.js'
 import { hopServer } from './relay/hop-server.js'
@@ -255,8 +256,9 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
       // appendAnnounce, not announce: libp2p's `announce` *replaces* every other
       // address, which would hide the node's /p2p-circuit (relay) and LAN addresses
       appendAnnounce: init.announce ?? [],
-      // a TUN interface's address is not a way to reach us (see mesh-range.ts)
-      announceFilter: (addrs) => addrs.filter(a => !isMeshAddress(a))
+      // a TUN interface's address is not a way to reach us (see mesh-range.ts); nor is our
+      // loopback address for a peer on another host (see loopback-addrs.ts)
+      announceFilter: (addrs) => announceableAddrs(addrs.filter(a => !isMeshAddress(a)))
     },
     transports: [...transports, ...extraTransports],
     connectionEncrypters: [noise()],

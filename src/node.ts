@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createAuthorizedKeys } from './auth/authorized-keys.js'
+import { createNodeAuth } from './auth/node-auth.js'
 import { createConnectionGater } from './auth/gater.js'
-import { AUTHORIZED_KEYS_POLL_INTERVAL, DEFAULT_NODE_LISTEN, NAME_CACHE_FILE, DIRECT_STREAM_TIMEOUT, MAX_STREAMS_PER_PROTOCOL } from './constants.js'
+import { DEFAULT_NODE_LISTEN, NAME_CACHE_FILE, DIRECT_STREAM_TIMEOUT, MAX_STREAMS_PER_PROTOCOL, SERVICE_LOOKUP_TIMEOUT } from './constants.js'
 import { connectToPeer, errorText, isRelayedAddr, isRemoteRefusal, neverIdentified, pathOf } from './dialer.js'
+import { dialableRemoteAddrs, isLoopbackAddr } from './loopback-addrs.js'
 import { createPathManager } from './path-manager.js'
 import { loadUdpTransport, normalizeStunUrl, stunServersFromRelays } from './udp-transport.js'
-import { ServiceNotFoundError, UnreachableError, NotAuthorizedError } from './errors.js'
+import { ServiceNotFoundError, TunnelResetError, UnreachableError, NotAuthorizedError } from './errors.js'
 import { loadIdentityFile } from './identity.js'
 import { localFileResolver } from './naming/local-file-resolver.js'
 import { peerIdResolver } from './naming/peer-id-resolver.js'
@@ -18,7 +19,7 @@ import { spliceSocketStream } from './proxy.js'
 import { createReservationWatchdog } from './reservation-watchdog.js'
 import { createDirectUpgrader } from './direct-upgrade.js'
 import { createServiceRegistry, serviceProtocol } from './service-registry.js'
-import { fetchCatalogue, serveCatalogue, serviceForPort } from './service-catalogue.js'
+import { fetchCatalogue, lookupService, notAllowedError, serveCatalogue, serviceForPort } from './service-catalogue.js'
 import { relayResolver, registerName } from './naming/relay-resolver.js'
 import { cachedResolver } from './naming/cached-resolver.js'
 import { dhtResolver, findPeerAddrs } from './naming/dht-resolver.js'
@@ -28,7 +29,7 @@ import { createOutboundTunnels } from './control/outbound-tunnels.js'
 import type { NodeMetrics } from './control/metrics.js'
 import type { OutboundTunnels, TunnelOrigin } from './control/outbound-tunnels.js'
 import type { CatalogueEntry } from './service-catalogue.js'
-import type { AuthorizedKeys } from './auth/authorized-keys.js'
+import type { AuthEvent, NodeAuth } from './auth/node-auth.js'
 import type { LoadedConfig } from './config/load.js'
 import type { PathInfo, PathPreference } from './dialer.js'
 import type { PathEvent, PathManager } from './path-manager.js'
@@ -64,6 +65,8 @@ export interface PeerupNodeInit {
   resolvers?: NameResolver[]
   /** Called when the best path to a peer changes (direct UDP up, or lost). */
   onPathChange?: (e: PathEvent) => void
+  /** Called when a peer is refused (connection or service) and when the allow-lists change. */
+  onAuthEvent?: (e: AuthEvent) => void
 }
 
 /** Options of tunnel-opening calls. */
@@ -129,12 +132,27 @@ export interface PeerupNode {
   openTunnel (target: string, service: string, options?: TunnelOptions): Promise<OpenedTunnel>
   /** Splice a local socket to a remote service; resolves when the tunnel ends (counted in `outbound` meanwhile). */
   tunnelSocket (socket: Socket, target: string, service: string, options?: TunnelOptions & { origin?: TunnelOrigin }): Promise<TunnelStats>
-  /** Listen on a local TCP port and forward every connection to the service. */
-  proxy (target: string, service: string, port: number, options?: TunnelOptions & { bind?: string }): Promise<TcpProxy>
+  /**
+   * Listen on a local TCP port and forward every connection to the service.
+   * `onError` hears of each tunnel that could not be opened, or that the
+   * remote reset before sending any data (explained by {@link PeerupNode.explainReset}).
+   */
+  proxy (target: string, service: string, port: number, options?: TunnelOptions & { bind?: string, onError?: (err: Error) => void }): Promise<TcpProxy>
+  /**
+   * Why the remote reset a `service` tunnel before sending any data: a
+   * `NotAuthorizedError` when it says the service exists but is not ours to
+   * use, a `ServiceNotFoundError` when it has no such service; undefined
+   * when it cannot tell (the service is down, an older version).
+   */
+  explainReset (target: string, service: string, options?: TunnelOptions): Promise<Error | undefined>
   /** Round-trip time over the chosen path. */
   ping (target: string, options?: TunnelOptions): Promise<{ rtt: number, path: PathInfo, peerId: string }>
-  /** Re-read every authorized_keys file (SIGHUP). */
-  reloadAuth (): void
+  /**
+   * Re-read the config's service → allow-list mapping and every
+   * authorized_keys file now (SIGHUP). Returns a summary: each list and its
+   * number of peers.
+   */
+  reloadAuth (): string
   /** The services of a remote node that we may use. */
   remoteServices (target: string, options?: TunnelOptions): Promise<CatalogueEntry[]>
 }
@@ -153,14 +171,15 @@ class Node implements PeerupNode {
   readonly stunServers: string[]
   readonly metrics: NodeMetrics
   readonly outbound: OutboundTunnels
-  private readonly lists: AuthorizedKeys[]
+  private readonly auth: NodeAuth
   private readonly resolvers: NameResolver[]
   private readonly dhtTier?: NameResolver
   private readonly relays: string[]
+  /** One of our relays is on this host: the same-host hint for a remote's loopback addresses. */
+  private readonly sameHostRelay: boolean
   private readonly upgrader: DirectUpgrader
-  private expiryTimer?: NodeJS.Timeout
 
-  constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, lists: { global?: AuthorizedKeys, all: AuthorizedKeys[] }, udp: { status: UdpTransportStatus, stun: string[] }, metrics: NodeMetrics) {
+  constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, auth: NodeAuth, udp: { status: UdpTransportStatus, stun: string[] }, metrics: NodeMetrics) {
     const { config } = init.config
     this.metrics = metrics
     this.outbound = createOutboundTunnels({ metrics })
@@ -169,9 +188,16 @@ class Node implements PeerupNode {
     this.stunServers = udp.stun
     this.paths = createPathManager({ libp2p, prefer: config.paths.prefer, udp: udp.status, onChange: init.onPathChange })
     this.peerId = libp2p.peerId.toString()
-    this.lists = lists.all
+    this.auth = auth
     this.relays = config.relays
-    this.services = createServiceRegistry({ libp2p, authorizedKeys: lists.global, metrics })
+    this.sameHostRelay = [...config.relays, ...Object.values(config.networks).flatMap(n => n.relays)].some(isLoopbackAddr)
+    this.services = createServiceRegistry({
+      libp2p,
+      authorizedKeys: auth.lists?.global,
+      ownList: (service) => auth.lists?.ownList(service),
+      metrics,
+      onDeny: (peer, service) => { auth.serviceDenied(peer, service) }
+    })
     this.upgrader = createDirectUpgrader(libp2p)
     if (init.serve !== false && config.relays.length > 0) {
       this.reservations = createReservationWatchdog(libp2p, {
@@ -191,7 +217,6 @@ class Node implements PeerupNode {
       ...(init.resolvers ?? []),
       peerIdResolver()
     ]
-    for (const list of this.lists) list.on('change', () => { this.enforce() })
   }
 
   /** Register our host name on a relay of our network (after each new reservation). */
@@ -204,33 +229,15 @@ class Node implements PeerupNode {
     }, (err: Error) => { log('registering %s.%s on %s failed: %s', host, name, relay, err.message) })
   }
 
-  /** Close connections and tunnels that the current lists no longer allow. */
-  private enforce (): void {
-    const relayIds = new Set(this.relays.map(r => /\/p2p\/([^/]+)$/.exec(r)?.[1]))
-    for (const conn of this.libp2p.getConnections()) {
-      const peer = conn.remotePeer.toString()
-      if (relayIds.has(peer)) continue
-      if (!this.services.isAllowedAnywhere(peer)) {
-        log('closing connection of revoked peer %s', peer)
-        conn.abort(new Error('peer revoked'))
-      }
-    }
-    for (const t of this.services.tunnels()) {
-      if (!this.services.isAuthorized(t.peer, t.service)) t.abort()
-    }
-  }
-
   async start (): Promise<void> {
     await Promise.resolve(this.libp2p.start()).catch((err: unknown) => { throw explainListenError(err, this.init.config, this.init.listen ?? this.init.config.config.network.listen ?? DEFAULT_NODE_LISTEN) })
     if (this.init.serve !== false) {
+      // no authorizedKeys in the definitions: the registry asks the node's lists, which follow the config
       for (const [name, svc] of Object.entries(this.init.config.config.services)) {
-        const list = svc.authorized_keys != null ? this.lists.find(l => l.file === this.init.config.path(svc.authorized_keys!)) : undefined
-        await this.services.add({ name, localAddress: svc.local_address, enabled: svc.enabled, protocol: svc.protocol, authorizedKeys: list })
+        await this.services.add({ name, localAddress: svc.local_address, enabled: svc.enabled, protocol: svc.protocol })
       }
-      await serveCatalogue(this.libp2p, this.services)
-      // expires= is checked at connect time; this re-check closes connections whose grant has run out
-      this.expiryTimer = setInterval(() => { this.enforce() }, AUTHORIZED_KEYS_POLL_INTERVAL * 5)
-      this.expiryTimer.unref()
+      await serveCatalogue(this.libp2p, this.services, { onDenied: (peer, service) => { this.auth.serviceDenied(peer, service) } })
+      this.auth.start({ libp2p: this.libp2p, services: this.services })
       this.reservations?.start()
     }
   }
@@ -239,7 +246,6 @@ class Node implements PeerupNode {
     const grace = options.graceMs ?? this.init.config.config.daemon.shutdown_grace_seconds * 1000
     const started = Date.now()
     await this.services.stopAccepting()
-    clearInterval(this.expiryTimer)
     this.reservations?.stop()
     this.paths.stop()
     this.upgrader.stop()
@@ -264,7 +270,7 @@ class Node implements PeerupNode {
     // window); libp2p.stop() closes every connection at once with a 500 ms timeout
     // and aborts the rest, which resets such tunnels at the client
     await this.closeConnections(Math.max(grace - (Date.now() - started), 2000))
-    for (const l of this.lists) l.close()
+    this.auth.stop()
     await this.libp2p.stop()
   }
 
@@ -293,12 +299,19 @@ class Node implements PeerupNode {
     log('circuits closed%s', signal.aborted ? ' (timed out)' : '')
   }
 
-  reloadAuth (): void {
-    for (const l of this.lists) l.reload()
+  reloadAuth (): string {
+    return this.auth.reload()
   }
 
   async resolve (name: string, options?: AbortOptions): Promise<ChainResult> {
-    return await resolveChain(name, this.resolvers, options)
+    return this.dialable(await resolveChain(name, this.resolvers, options))
+  }
+
+  /** A learned answer without the remote's loopback addresses unless it is on this host; the names file's addresses as written. */
+  private dialable (r: ChainResult): ChainResult {
+    if (r.source === 'local') return r
+    const { addrs, dropped } = dialableRemoteAddrs(r.addrs, { sameHostRelay: this.sameHostRelay })
+    return dropped.length > 0 ? { ...r, addrs, droppedAddrs: dropped } : r
   }
 
   async connect (target: string, options: TunnelOptions = {}): Promise<{ connection: Connection, peerId: string, path: PathInfo }> {
@@ -307,14 +320,16 @@ class Node implements PeerupNode {
     // once and the background upgrade looks for a direct path
     const viaRelay = this.relays.length > 0 && options.path !== 'direct'
     const tiers = viaRelay ? this.resolvers.filter(t => t !== this.dhtTier) : this.resolvers
-    const resolved = await resolveChain(target, tiers, options)
+    const resolved = this.dialable(await resolveChain(target, tiers, options))
+    // our own gater would refuse the dial with a message about libp2p internals
+    if (!this.auth.mayConnect(resolved.peerId)) throw new NotAuthorizedError(`${target} is not in your authorized_keys; run: peerup auth add ${resolved.peerId}`)
     let addrs = resolved.addrs
     const { config } = this.init.config
     if (addrs.length === 0 && config.network.dht && (options.path === 'direct' || this.relays.length === 0)) {
       // peer routing through the DHT: the current addresses of a known peer
-      addrs = await findPeerAddrs({ libp2p: this.libp2p, bootstrap: this.relays }, resolved.peerId, options)
+      addrs = dialableRemoteAddrs(await findPeerAddrs({ libp2p: this.libp2p, bootstrap: this.relays }, resolved.peerId, options), { sameHostRelay: this.sameHostRelay }).addrs
     }
-    const connection = await connectToPeer(this.libp2p, { peerId: resolved.peerId, addrs }, {
+    const connection = await connectToPeer(this.libp2p, { peerId: resolved.peerId, name: target, addrs }, {
       path: options.path,
       relays: this.relays,
       signal: options.signal,
@@ -394,7 +409,14 @@ class Node implements PeerupNode {
         }
         throw new UnreachableError(`asking ${target} for its services failed: ${errorText(err)}`, { cause: err })
       }
-      protocol = serviceForPort(Number(service), catalogue, target).protocol
+      try {
+        protocol = serviceForPort(Number(service), catalogue, target).protocol
+      } catch (err: any) {
+        // not in the list of what we may use: does the port exist, and is it just not ours?
+        const access = await lookupService(connection, { port: Number(service) }, options).catch(() => undefined)
+        if (access?.status === 'denied') throw notAllowedError(target, access, this.peerId, Number(service))
+        throw err
+      }
     }
     protocol ??= serviceProtocol(service)
     try {
@@ -435,13 +457,36 @@ class Node implements PeerupNode {
     }
   }
 
-  async proxy (target: string, service: string, port: number, options: TunnelOptions & { bind?: string } = {}): Promise<TcpProxy> {
+  async explainReset (target: string, service: string, options: TunnelOptions = {}): Promise<Error | undefined> {
+    try {
+      const signal = AbortSignal.any([AbortSignal.timeout(SERVICE_LOOKUP_TIMEOUT), ...(options.signal != null ? [options.signal] : [])])
+      const { connection } = await this.connect(target, { ...options, signal })
+      const port = /^\d{1,5}$/.test(service) ? Number(service) : undefined
+      const access = await lookupService(connection, port != null ? { port } : { service }, { signal })
+      if (access?.status === 'denied') return notAllowedError(target, access, this.peerId, port)
+      if (access?.status === 'absent') return new ServiceNotFoundError(`${target} does not offer service "${service}"`)
+    } catch (err: any) {
+      log('cannot ask %s about %s: %s', target, service, errorText(err))
+    }
+    return undefined
+  }
+
+  async proxy (target: string, service: string, port: number, options: TunnelOptions & { bind?: string, onError?: (err: Error) => void } = {}): Promise<TcpProxy> {
     const completed: TunnelStats[] = []
+    const { onError, ...tunnelOptions } = options
+    const failed = (err: Error): void => {
+      log.error('tunnel to %s/%s failed: %s', target, service, err.message)
+      onError?.(err)
+    }
     const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
       socket.setNoDelay(true)
       socket.on('error', () => {})
-      this.tunnelSocket(socket, target, service, { ...options, origin: 'proxy' })
-        .then(s => { completed.push(s) }, (err: Error) => { log.error('tunnel to %s/%s failed: %s', target, service, err.message) })
+      this.tunnelSocket(socket, target, service, { ...tunnelOptions, origin: 'proxy' }).then(async s => {
+        completed.push(s)
+        if (s.clean || s.bytesFromStream > 0) return
+        failed(await this.explainReset(target, service, tunnelOptions) ??
+          new TunnelResetError(`${target} reset the ${service} tunnel before sending any data (${s.error?.message ?? 'reset'}): not authorized for this service, or the service is down`))
+      }, failed)
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -490,18 +535,8 @@ class Node implements PeerupNode {
 export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNode> {
   const { config, path } = init.config
   const privateKey = loadIdentityFile(path(config.identity.key_file))
-  const gating = config.security.enable_gating
-  const global = gating ? createAuthorizedKeys({ file: path(config.security.authorized_keys_file) }) : undefined
-  const all: AuthorizedKeys[] = global != null ? [global] : []
-  if (gating) {
-    for (const svc of Object.values(config.services)) {
-      if (svc.authorized_keys != null && all.every(l => l.file !== path(svc.authorized_keys!))) {
-        all.push(createAuthorizedKeys({ file: path(svc.authorized_keys) }))
-      }
-    }
-  }
   const relayIds = config.relays.map(r => multiaddr(r).getComponents().filter(c => c.name === 'p2p').pop()?.value).filter((x): x is string => x != null)
-  const policy = { isAllowed: (peer: string) => all.some(l => l.isAuthorized(peer)) }
+  const auth = createNodeAuth({ config: init.config, relayIds, onEvent: init.onAuthEvent })
   const stun = (config.network.stun ?? stunServersFromRelays(config.relays)).map(normalizeStunUrl)
   const udpStatus = config.paths.udp ? (await loadUdpTransport()).status : { available: false, reason: 'turned off (paths.udp: false)' }
   const metrics = createNodeMetrics()
@@ -516,9 +551,12 @@ export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNod
     announce: config.network.announce,
     upnp: config.network.upnp,
     dht: config.network.dht,
-    connectionGater: createConnectionGater({ policy, enabled: gating, alwaysAllow: () => relayIds, onDeny: (_peer, where) => { metrics.authDenied(where) } }),
+    connectionGater: createConnectionGater({
+      policy: { isAllowed: (peer) => auth.mayConnect(peer) },
+      onDeny: (peer, where) => { metrics.authDenied(where); auth.gaterDenied(peer, where) }
+    }),
     allow: config.daemon.allow_hosts
   })
-  return new Node(init, libp2p, { global, all }, { status: udpStatus, stun }, metrics)
+  return new Node(init, libp2p, auth, { status: udpStatus, stun }, metrics)
 }
 

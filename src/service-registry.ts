@@ -51,6 +51,14 @@ export interface ServiceRegistryComponents {
   libp2p: PeerupLibp2p
   /** The node's global allow-list (undefined when gating is off). */
   authorizedKeys?: AuthorizedKeys
+  /**
+   * The service's own allow-list when its definition carries none, asked on
+   * every stream (so a config reload that gives a service its own list, or
+   * takes it away, applies at once).
+   */
+  ownList?: (service: string) => AuthorizedKeys | undefined
+  /** Called when a peer is refused a service. */
+  onDeny?: (peer: string, service: string) => void
   /** Counters: inbound tunnels, bytes, per-service denials. */
   metrics?: NodeMetrics
 }
@@ -65,6 +73,8 @@ export interface ServiceRegistry {
   list (): ServiceDefinition[]
   /** Whether `peer` may use `service` (per-service list, else the global one). */
   isAuthorized (peer: string, service: string): boolean
+  /** Whether `service` has its own allow-list (else the global one applies). */
+  hasOwnList (service: string): boolean
   /** Whether `peer` is granted by any list (global or any service's). */
   isAllowedAnywhere (peer: string): boolean
   /** Tunnels in flight. */
@@ -124,17 +134,23 @@ class Registry implements ServiceRegistry {
 
   list (): ServiceDefinition[] { return [...this.services.values()] }
 
+  /** The service's own list: from its definition, else from the node's lists. */
+  private ownList (service: string): AuthorizedKeys | undefined {
+    return this.services.get(service)?.authorizedKeys ?? this.components.ownList?.(service)
+  }
+
   isAuthorized (peer: string, service: string): boolean {
-    const def = this.services.get(service)
-    const list = def?.authorizedKeys ?? this.components.authorizedKeys
+    const list = this.ownList(service) ?? this.components.authorizedKeys
     if (list == null) return true // gating off
     return list.isAuthorized(peer)
   }
 
+  hasOwnList (service: string): boolean { return this.ownList(service) != null }
+
   isAllowedAnywhere (peer: string): boolean {
     if (this.components.authorizedKeys == null) return true
     if (this.components.authorizedKeys.isAuthorized(peer)) return true
-    for (const s of this.services.values()) if (s.authorizedKeys?.isAuthorized(peer) === true) return true
+    for (const s of this.services.values()) if (this.ownList(s.name)?.isAuthorized(peer) === true) return true
     return false
   }
 
@@ -152,9 +168,11 @@ class Registry implements ServiceRegistry {
     const held = holdStream(stream)
     const peer = connection.remotePeer.toString()
     // defense in depth: re-check authorization before touching the local service
-    if (!this.accepting || !this.isAuthorized(peer, def.name) || this.services.get(def.name) !== def) {
+    const authorized = this.isAuthorized(peer, def.name)
+    if (!this.accepting || !authorized || this.services.get(def.name) !== def) {
       log('denied %s for service %s', peer, def.name)
       if (this.accepting) this.components.metrics?.authDenied(`service ${def.name}`)
+      if (this.accepting && !authorized) this.components.onDeny?.(peer, def.name)
       held.release()
       stream.abort(new Error('not authorized'))
       return

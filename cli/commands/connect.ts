@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { control, lib } from '../lib.js'
+import { rateLimited } from '../rate-limit.js'
 import { EXIT, info, out } from '../run.js'
 import type { PathEvent, PathPreference, PeerupNode, PingReply } from '../../src/index.js'
 import type { Command } from 'commander'
@@ -24,8 +25,13 @@ async function clientNode (cmd: Command, onPathChange?: (e: PathEvent) => void):
 /** A daemon's path class in the words of `describePath` (`direct`, `direct-udp`, `relayed via <relay>`). */
 const pathWords = (c: { class: string, relay?: string | null }): string => c.class === 'relayed' ? `relayed via ${c.relay ?? 'relay'}` : c.class === 'direct-udp' ? 'direct-udp' : 'direct'
 
-/** The same words as an in-process tunnel for a reset, then exit 1; exit 0 when clean. */
-function exitAfterTunnel (target: string, service: string, stats: { clean: boolean, bytesFromStream: number, error?: Error }): never {
+/**
+ * The same words as an in-process tunnel for a reset, then exit 1; exit 0
+ * when clean. `why`, the remote's reason for a reset before any data (the
+ * service is not ours to use), is thrown instead, for its own exit code.
+ */
+function exitAfterTunnel (target: string, service: string, stats: { clean: boolean, bytesFromStream: number, error?: Error }, why?: Error): never {
+  if (why != null) throw why
   if (!stats.clean) {
     const reason = stats.error?.message ?? 'unknown'
     // a per-service allow-list (or a dead local service) shows up as a reset before any byte comes back
@@ -116,8 +122,10 @@ export function register (program: Command): void {
         output: process.stdout,
         reset: () => {}
       }, opened.stream, { connection: opened.connection, connections: () => node.libp2p.getConnections() })
+      // a reset before any data: ask the remote why while the connection is still up
+      const why = !stats.clean && stats.bytesFromStream === 0 ? await node.explainReset(target, service, { path }) : undefined
       await node.stop({ graceMs: 0 }).catch(() => {})
-      exitAfterTunnel(target, service, stats)
+      exitAfterTunnel(target, service, stats, why)
     })
 
   program.command('proxy <target> <service> <local-port>')
@@ -131,7 +139,8 @@ export function register (program: Command): void {
       const p = Number(port)
       if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError(`invalid local port "${port}"`)
       if (opts.daemon !== false && await proxyViaDaemon(cmd, target, service, p, opts.bind, path)) return
-      const { describePath } = await lib()
+      const { constants, describePath } = await lib()
+      const report = rateLimited(info, constants.REFUSAL_REPORT_INTERVAL)
       const node = await clientNode(cmd, (e) => {
         info(e.class === 'direct-udp'
           ? `path to ${target}: direct-udp${e.afterMs != null ? ` (${e.afterMs} ms after first relayed contact)` : ''}${e.reason != null ? ` (${e.reason})` : ''}`
@@ -139,11 +148,14 @@ export function register (program: Command): void {
       })
       // fail fast (exit 4) when the target or path cannot be reached at all
       const first = await node.connect(target, { path })
-      const proxy = await node.proxy(target, service, p, { bind: opts.bind, path })
+      // one line per refused or failed tunnel (at most one per 10 s, with a count), so a refusal is never silent
+      const onError = (err: Error): void => {
+        report(`${target} ${service}`, `proxy: tunnel to ${target} ${service} ${err.name === 'NotAuthorizedError' ? 'refused' : 'failed'}: ${err.message}`)
+      }
+      const proxy = await node.proxy(target, service, p, { bind: opts.bind, path, onError })
       out(`proxy ${opts.bind}:${proxy.port} -> ${target} ${service} (${describePath(first.path)})`)
       out('ready')
       // stop accepting; tunnels still open get the usual grace, then the node stops (and resets them)
-      const { constants } = await lib()
       const stop = (): void => {
         const grace = new Promise(resolve => setTimeout(resolve, constants.SHUTDOWN_GRACE).unref())
         void Promise.race([proxy.close(), grace]).finally(() => { node.stop({ graceMs: 0 }).finally(() => process.exit(0)) })

@@ -1,6 +1,7 @@
 import { lib } from '../lib.js'
+import { rateLimited } from '../rate-limit.js'
 import { info, out } from '../run.js'
-import type { GatewayOptions, Gateways, TunEvent } from '../../src/index.js'
+import type { AuthEvent, GatewayOptions, Gateways, TunEvent } from '../../src/index.js'
 import type { Command } from 'commander'
 
 export function register (program: Command): void {
@@ -14,7 +15,7 @@ export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = 
   const { checkStunServers, constants, createControlServer, createPeerupNode, loadConfig, startGateways, stunCheckProblem, UsageError } = await lib()
   const cfg = loadConfig(cmd.optsWithGlobals().config)
   if (cfg.config.role === 'relay') throw new UsageError(`${cfg.file}: role is "relay"; use "peerup relay serve"`)
-  const node = await createPeerupNode({ config: cfg })
+  const node = await createPeerupNode({ config: cfg, onAuthEvent: authReporter(rateLimited(info, constants.REFUSAL_REPORT_INTERVAL)) })
   // reservation lines: subscribed before the node starts so none is missed, printed from `ready` on
   let ready = false
   const reported = new Map<string, { error: string, at: number }>()
@@ -98,7 +99,24 @@ export async function runDaemon (cmd: Command, gatewayOptions: GatewayOptions = 
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
-  process.on('SIGHUP', () => { info('daemon: reloading authorized_keys'); node.reloadAuth() })
+  process.on('SIGHUP', () => {
+    info('daemon: reloading authorized_keys')
+    info(`daemon: allow-lists: ${node.reloadAuth()}`)
+  })
+}
+
+/**
+ * Report refusals (one line per peer and service per window, with a count
+ * of the ones left out) and allow-list changes on stderr.
+ */
+function authReporter (report: (key: string, line: string) => void): (e: AuthEvent) => void {
+  return (e) => {
+    if (e.type === 'lists') { info(`daemon: ${e.changes.join('; ')} (allow-lists: ${e.summary})`); return }
+    if (e.type === 'config-error') { info(`daemon: config not reloaded: ${e.message}`); return }
+    const who = `${e.peer}${e.comment != null ? ` (${e.comment})` : ''}`
+    if (e.service != null) report(`${e.peer} service ${e.service}`, `daemon: denied ${who} the service ${e.service}: ${e.reason}`)
+    else report(`${e.peer} connection`, `daemon: denied ${e.where} from ${who}: ${e.reason}`)
+  }
 }
 
 /**

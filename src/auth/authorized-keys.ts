@@ -127,6 +127,14 @@ export interface AuthorizedKeysInit {
    * @default 1000
    */
   pollInterval?: number
+  /**
+   * Throw when the first load fails (unsafe mode, unreadable file). When
+   * false, a failed first load is logged and grants nothing until the file
+   * is fixed, as a failed reload does (for lists opened while running).
+   *
+   * @default true
+   */
+  strict?: boolean
 }
 
 /**
@@ -142,6 +150,8 @@ export interface AuthorizedKeys extends EventEmitter<AuthorizedKeysEvents> {
   isAuthorized (peerId: string): boolean
   /** Current granting entries. */
   entries (): AuthorizedKey[]
+  /** The comment of `peerId`'s line, if it has one (granting or not: an expired line keeps its comment). */
+  comment (peerId: string): string | undefined
   /** Problems found at the last load. */
   problems (): AuthorizedKeysProblem[]
   /** Re-read the file now. */
@@ -154,20 +164,20 @@ class AuthorizedKeysFile extends EventEmitter<AuthorizedKeysEvents> implements A
   readonly file: string
   private byPeer = new Map<string, AuthorizedKey>()
   private lastProblems: AuthorizedKeysProblem[] = []
-  private watching = false
+  private watcher?: () => void
 
   constructor (init: AuthorizedKeysInit) {
     super()
     this.file = init.file
-    this.load(true)
+    this.load(true, init.strict !== false)
     if (init.watch !== false) {
-      this.watching = true
-      watchFile(this.file, { interval: init.pollInterval ?? AUTHORIZED_KEYS_POLL_INTERVAL, persistent: false }, () => { this.reload() })
+      this.watcher = () => { this.reload() }
+      watchFile(this.file, { interval: init.pollInterval ?? AUTHORIZED_KEYS_POLL_INTERVAL, persistent: false }, this.watcher)
     }
   }
 
-  /** Load the file; on first load, permission errors are thrown to the caller. */
-  private load (first: boolean): void {
+  /** Load the file; on a strict first load, permission errors are thrown to the caller. */
+  private load (first: boolean, strict = false): void {
     const before = new Set(this.byPeer.keys())
     const next = new Map<string, AuthorizedKey>()
     try {
@@ -182,8 +192,8 @@ class AuthorizedKeysFile extends EventEmitter<AuthorizedKeysEvents> implements A
         log('%s does not exist: nobody is authorized', this.file)
       }
     } catch (err: any) {
-      if (first) throw err
-      log.error('reloading %s failed, denying everyone until fixed: %s', this.file, err.message)
+      if (first && strict) throw err
+      log.error('%s %s failed, denying everyone until fixed: %s', first ? 'loading' : 'reloading', this.file, err.message)
       this.lastProblems = [{ file: this.file, line: 0, message: err.message }]
     }
     this.byPeer = next
@@ -205,9 +215,12 @@ class AuthorizedKeysFile extends EventEmitter<AuthorizedKeysEvents> implements A
   problems (): AuthorizedKeysProblem[] { return this.lastProblems }
   reload (): void { this.load(false) }
 
+  comment (peerId: string): string | undefined { return this.byPeer.get(peerId)?.comment }
+
   close (): void {
-    if (this.watching) unwatchFile(this.file)
-    this.watching = false
+    // only our own listener: another list (a gateway's, a service's) may watch the same file
+    if (this.watcher != null) unwatchFile(this.file, this.watcher)
+    this.watcher = undefined
   }
 }
 

@@ -32,6 +32,8 @@ export interface NameResolver {
 /** Result of a chain resolution, with the tiers tried. */
 export interface ChainResult extends ResolvedName {
   tried: string[]
+  /** Addresses the answer had that were left out: a remote's loopback addresses when it is not on this host (see loopback-addrs.ts). */
+  droppedAddrs?: string[]
 }
 
 /**

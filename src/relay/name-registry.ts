@@ -3,6 +3,7 @@ import { logger } from '@libp2p/logger'
 import { writeFileAtomic } from '../atomic-write.js'
 import { NAMES_PROTOCOL } from '../constants.js'
 import { LABEL_RE } from '../config/schema.js'
+import { isLoopbackAddr } from '../loopback-addrs.js'
 import { serveJson } from '../wire/json-exchange.js'
 import type { PeerupLibp2p } from '../network.js'
 
@@ -99,6 +100,9 @@ export async function startNameRegistry (init: NameRegistryInit): Promise<NameRe
       try {
         const p = await init.libp2p.peerStore.get((await import('@libp2p/peer-id')).peerIdFromString(entry.peerId))
         addrs = p.addresses.map(a => a.multiaddr.toString()).filter(a => !a.includes('/p2p-circuit'))
+        // loopback addresses only when both ends are on this host (see loopback-addrs.ts)
+        const sameHost = isLoopbackAddr(conn.remoteAddr) && init.libp2p.getConnections(p.id).some(c => isLoopbackAddr(c.remoteAddr))
+        if (!sameHost) addrs = addrs.filter(a => !isLoopbackAddr(a))
       } catch {}
       return { ok: true, found: true, peerId: entry.peerId, addrs }
     }

@@ -8,10 +8,10 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import {
-  addAuthorizedKey, addNameToFile, editYamlFile, loadConfig, removeAuthorizedKey, setServiceAuthorizedKeys
+  addAuthorizedKey, editYamlFile, loadConfig, removeAuthorizedKey, setServiceAuthorizedKeys
 } from '../../src/index.js'
 import {
-  Harness, startMesh, echoServer, payload, sha256, writePrivate, pollUntil, type Mesh, type NodeDir, type RunResult
+  Harness, addClient, startMesh, echoServer, payload, sha256, writePrivate, pollUntil, type Mesh, type NodeDir, type RunResult
 } from '../fixtures/mesh.js'
 
 const REFUSED = [3, 4]
@@ -52,18 +52,8 @@ describe('authorized_keys enforcement through real processes', () => {
     await h.run(['--config', who.config, 'nc', 'home.grewal', service, '--path', path], { input: data, timeoutMs: 30_000 })
   const homeCli = async (args: string[]): Promise<RunResult> => await h.run(['--config', mesh.home.config, ...args], { timeoutMs: 30_000 })
 
-  /**
-   * An extra client config dir that trusts the home (so its own gater lets it
-   * dial out) and knows the home's name, direct address and relay.
-   */
-  const extraClient = async (name: string, relay: NodeDir, home: NodeDir, o: { relayMember: boolean }): Promise<NodeDir> => {
-    const n = await h.initNode(name, 'client')
-    addAuthorizedKey(join(n.dir, 'authorized_keys'), home.peerId, { comment: 'home' })
-    editYamlFile(n.config, doc => { doc.set('relays', doc.createNode([relayAddr])) })
-    addNameToFile(join(n.dir, 'names.yaml'), 'home.grewal', home.peerId, [homeAddr])
-    if (o.relayMember) addAuthorizedKey(join(relay.dir, 'authorized_keys'), n.peerId, { comment: name })
-    return n
-  }
+  const extraClient = async (name: string, relay: NodeDir, home: NodeDir, o: { relayMember: boolean }): Promise<NodeDir> =>
+    await addClient({ h, relay, home, relayAddr, homeAddr }, name, o)
 
   before(async () => {
     web = await echoServer(h)

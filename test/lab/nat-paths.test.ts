@@ -8,8 +8,9 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { addNameToFile, editYamlFile } from '../../src/index.js'
+import { addNameToFile, editYamlFile, removeNameFromFile } from '../../src/index.js'
 import { Harness, pollUntil, type Proc } from '../fixtures/mesh.js'
 import { createLab, natTopology, NAT_LAB, type Lab, type NatTopology } from '../fixtures/netns.js'
 import { LAB_HOME_PORT, labClient, labEcho, labMesh, lastJson, relayCircuits, type LabMesh } from '../fixtures/lab-mesh.js'
@@ -74,6 +75,29 @@ describe('NAT lab: path classes', { timeout: 240_000 }, () => {
     assert.equal(p.json.relay, m.relay.peerId)
     console.log(`# both NAT: ping -c 5 wall ${p.ms} ms, rtts ${p.json.rtts.join(' ')} ms (relayed)`)
     await ncRoundTrip('home.grewal')
+
+    // the home listens on 0.0.0.0: it announces its LAN address, never its loopback one,
+    // and the relay tier hands the client no loopback address to dial
+    const announced = homeProc!.stdout().split('\n').filter(l => l.startsWith('/'))
+    assert.ok(announced.some(a => a.startsWith(`/ip4/${NAT_LAB.home}/tcp/${LAB_HOME_PORT}`)), `the home announces its LAN address: ${announced.join(' ')}`)
+    assert.ok(!announced.some(a => /^\/ip[46]\/(127\.|::1\/)/.test(a)), `the home announces no loopback address: ${announced.join(' ')}`)
+    // ask the relay tier: without the names-file entry, and with no cached answer
+    const names = join(m.client.dir, 'names.yaml')
+    removeNameFromFile(names, 'home.grewal')
+    rmSync(join(m.client.dir, '.cache'), { recursive: true, force: true })
+    let resolved
+    try {
+      resolved = await m.client$(['resolve', 'home.grewal', '--json'])
+    } finally {
+      addNameToFile(names, 'home.grewal', m.home.peerId, [])
+    }
+    assert.equal(resolved.code, 0, resolved.stderr)
+    const r = lastJson(resolved)
+    assert.equal(r.source, 'network')
+    console.log(`# both NAT: resolve home.grewal (relay tier): ${r.addrs.join(' ')}`)
+    assert.ok(r.addrs.length > 0, 'the relay knows an address of the home')
+    assert.ok(r.addrs.every((a: string) => !/^\/ip[46]\/(127\.|::1\/)/.test(a)), `no loopback address from the relay tier: ${r.addrs.join(' ')}`)
+
     const until = await ping('home.grewal', ['-c', '3', '--until-direct'])
     assert.equal(until.code, 1, 'no direct path: --until-direct exits 1')
     assert.match(until.stderr, /no direct path/)

@@ -10,7 +10,7 @@ enableCompileCache()
 const { Command } = await import('commander')
 const { registerAll } = await import('./commands/index.js')
 const { finishProgram, runProgram } = await import('./program.js')
-const { dumpState } = await import('../src/debug-state.js')
+const { dumpState } = await import('../src/metrics/debug-state.js')
 
 // SIGUSR2: print live tunnels and circuits (buffers, pause flags) to stderr
 process.on('SIGUSR2', () => { process.stderr.write(JSON.stringify(dumpState(), null, 1) + '\n') })

@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events'
 import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs'
 import { logger } from '@libp2p/logger'
-import { writeFileAtomic } from '../atomic-write.js'
+import { writeFileAtomic } from '../config/atomic-write.js'
 import { AUTHORIZED_KEYS_POLL_INTERVAL } from '../constants.js'
-import { assertPrivateFile } from '../file-mode.js'
-import { parsePeerId } from '../identity.js'
+import { assertPrivateFile } from './file-mode.js'
+import { parsePeerId } from './identity.js'
 
 const log = logger('peerup:auth')
 

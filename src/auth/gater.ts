@@ -1,5 +1,5 @@
 import { logger } from '@libp2p/logger'
-import { isMeshAddress } from '../mesh-range.js'
+import { isMeshAddress } from '../network/mesh-range.js'
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
 
 const log = logger('peerup:gater')

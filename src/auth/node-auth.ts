@@ -6,8 +6,8 @@ import { loadConfig } from '../config/load.js'
 import { createAllowLists } from './allow-lists.js'
 import type { AllowLists } from './allow-lists.js'
 import type { LoadedConfig } from '../config/load.js'
-import type { PeerupLibp2p } from '../network.js'
-import type { ServiceRegistry } from '../service-registry.js'
+import type { PeerupLibp2p } from '../network/network.js'
+import type { ServiceRegistry } from '../services/service-registry.js'
 
 const log = logger('peerup:auth')
 

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { isMap, isSeq, parseDocument, type Document } from 'yaml'
-import { writeFileAtomic } from '../atomic-write.js'
+import { writeFileAtomic } from './atomic-write.js'
 import { ConfigError } from '../errors.js'
-import { parsePeerId } from '../identity.js'
+import { parsePeerId } from '../auth/identity.js'
 import { parseName } from '../naming/name.js'
-import { assertServiceName, parseHostPort } from '../service-registry.js'
+import { assertServiceName, parseHostPort } from '../services/service-registry.js'
 import { configSchema, namesFileSchema } from './schema.js'
 import { loadYamlFile } from './yaml-file.js'
 

@@ -19,9 +19,9 @@
  */
 export * from '../errors.js'
 export * as constants from '../constants.js'
-export { writeFileAtomic, type AtomicWriteOptions } from '../atomic-write.js'
-export { assertPrivateFile } from '../file-mode.js'
-export { generateIdentityFile, loadIdentityFile, peerIdOf, parsePeerId } from '../identity.js'
+export { writeFileAtomic, type AtomicWriteOptions } from './atomic-write.js'
+export { assertPrivateFile } from '../auth/file-mode.js'
+export { generateIdentityFile, loadIdentityFile, peerIdOf, parsePeerId } from '../auth/identity.js'
 export {
   parseAuthorizedKeys, formatProblems, addAuthorizedKey, removeAuthorizedKey, KNOWN_ATTRIBUTES,
   type AuthorizedKey, type AuthorizedKeysProblem, type ParsedAuthorizedKeys
@@ -31,7 +31,7 @@ export { loadYamlFile, nearest } from './yaml-file.js'
 export { loadConfig, findConfigFile, peerupHome, type LoadedConfig } from './load.js'
 export { editYamlFile, addServiceToConfig, removeServiceFromConfig, setServiceAuthorizedKeys, addNameToFile, removeNameFromFile } from './edit.js'
 export { initConfigDir, type InitConfigOptions, type InitResult } from './init.js'
-export { serviceProtocol, assertServiceName, parseHostPort } from '../service-registry.js'
+export { serviceProtocol, assertServiceName, parseHostPort } from '../services/service-registry.js'
 export { parseName, type ParsedName } from '../naming/name.js'
 export { readNamesFile, type LocalName } from '../naming/local-file-resolver.js'
 export { readRegistryFile, removeFromRegistryFile, type RegisteredName } from '../relay/name-registry.js'

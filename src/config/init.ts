@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { writeFileAtomic } from '../atomic-write.js'
+import { writeFileAtomic } from './atomic-write.js'
 import { DEFAULT_NODE_PORT, DEFAULT_RELAY_LISTEN, INIT_NODE_LISTEN } from '../constants.js'
 import { AlreadyExistsError, UsageError } from '../errors.js'
-import { generateIdentityFile, peerIdOf } from '../identity.js'
+import { generateIdentityFile, peerIdOf } from '../auth/identity.js'
 import { configSchema, relayAddressProblem } from './schema.js'
 import { loadYamlFile } from './yaml-file.js'
 

@@ -3,14 +3,14 @@
  * node, built from its libp2p node, its service registry, its reservation
  * watchdog and its counters.
  */
-import { pathOf, pathRank } from '../dialer.js'
-import { renderPrometheus } from './metrics.js'
+import { pathOf, pathRank } from '../paths/dialer.js'
+import { renderPrometheus } from '../metrics/node-metrics.js'
 import { peerLabels } from './peer-labels.js'
-import type { OutboundTunnel, TunnelOrigin } from './outbound-tunnels.js'
+import type { OutboundTunnel, TunnelOrigin } from '../tunnels/outbound-tunnels.js'
 import type { TunMode, TunPeer, TunStats } from '../tun/tun-mode.js'
 import type { LoadedConfig } from '../config/load.js'
-import type { PeerupNode } from '../node.js'
-import type { MetricFamily, TunnelDirection } from './metrics.js'
+import type { PeerupNode } from '../node/node.js'
+import type { MetricFamily, TunnelDirection } from '../metrics/node-metrics.js'
 import type { Connection } from '@libp2p/interface'
 
 /** One live tunnel in {@link DaemonStatus}. */
@@ -35,7 +35,7 @@ export interface TunnelStatus {
   bytesOut: number
 }
 
-export type { OutboundTunnel } from './outbound-tunnels.js'
+export type { OutboundTunnel } from '../tunnels/outbound-tunnels.js'
 
 /** A connected peer in {@link DaemonStatus}. */
 export interface PeerStatus {

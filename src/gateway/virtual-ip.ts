@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { logger } from '@libp2p/logger'
-import { writeFileAtomic } from '../atomic-write.js'
+import { writeFileAtomic } from '../config/atomic-write.js'
 import { VIP_MAX_NAMES_PER_PEER, VIP_NETWORK, VIP_PREFIX_LENGTH, VIP_RESERVED } from '../constants.js'
 import { VirtualIpExhaustedError } from '../errors.js'
-import { parsePeerId } from '../identity.js'
-import { intToIpv4, ipv4ToInt } from '../ipv4.js'
+import { parsePeerId } from '../auth/identity.js'
+import { intToIpv4, ipv4ToInt } from '../network/ipv4.js'
 
 const log = logger('peerup:gateway:vip')
 

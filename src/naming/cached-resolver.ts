@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { writeFileAtomic } from '../atomic-write.js'
+import { writeFileAtomic } from '../config/atomic-write.js'
 import { NAME_CACHE_TTL, NAME_NEGATIVE_CACHE_TTL } from '../constants.js'
 import type { NameResolver, ResolvedName } from './resolver.js'
 import type { AbortOptions } from '@libp2p/interface'

@@ -1,7 +1,7 @@
 import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
-import { parsePeerId } from '../identity.js'
-import type { PeerupLibp2p } from '../network.js'
+import { parsePeerId } from '../auth/identity.js'
+import type { PeerupLibp2p } from '../network/network.js'
 import type { NameResolver, ResolvedName } from './resolver.js'
 import type { AbortOptions } from '@libp2p/interface'
 

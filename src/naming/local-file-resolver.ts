@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs'
 import { basename } from 'node:path'
 import { namesFileSchema } from '../config/schema.js'
 import { loadYamlFile } from '../config/yaml-file.js'
-import { parsePeerId } from '../identity.js'
+import { parsePeerId } from '../auth/identity.js'
 import { parseName } from './name.js'
 import type { NameResolver, ResolvedName } from './resolver.js'
 

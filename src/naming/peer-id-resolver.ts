@@ -1,4 +1,4 @@
-import { parsePeerId } from '../identity.js'
+import { parsePeerId } from '../auth/identity.js'
 import type { NameResolver, ResolvedName } from './resolver.js'
 
 /** The last tier: a literal peer ID resolves to itself. */

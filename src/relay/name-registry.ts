@@ -1,11 +1,11 @@
 import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs'
 import { logger } from '@libp2p/logger'
-import { writeFileAtomic } from '../atomic-write.js'
+import { writeFileAtomic } from '../config/atomic-write.js'
 import { NAMES_PROTOCOL } from '../constants.js'
 import { LABEL_RE } from '../config/schema.js'
-import { isLoopbackAddr } from '../loopback-addrs.js'
+import { isLoopbackAddr } from '../network/loopback-addrs.js'
 import { serveJson } from '../wire/json-exchange.js'
-import type { PeerupLibp2p } from '../network.js'
+import type { PeerupLibp2p } from '../network/network.js'
 
 const log = logger('peerup:relay:names')
 

@@ -1,5 +1,5 @@
-import { renderPrometheus } from '../control/metrics.js'
-import type { MetricFamily } from '../control/metrics.js'
+import { renderPrometheus } from '../metrics/node-metrics.js'
+import type { MetricFamily } from '../metrics/node-metrics.js'
 import type { RelayStatus } from './relay-server.js'
 import type { StunStats } from './stun-server.js'
 

@@ -4,9 +4,9 @@
  * reports a peer we cannot reach (instead of black-holing its packets).
  */
 
-import { readU32 } from '../ipv4.js'
+import { readU32 } from '../network/ipv4.js'
 
-export { intToIpv4, ipv4ToInt } from '../ipv4.js'
+export { intToIpv4, ipv4ToInt } from '../network/ipv4.js'
 
 /** Header fields of an IPv4 packet. */
 export interface Ipv4Header {

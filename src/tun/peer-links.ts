@@ -1,6 +1,6 @@
 import { logger } from '@libp2p/logger'
 import { TUN_MAX_WRITE_BUFFER, TUN_OPEN_TIMEOUT, TUN_RETRY_INTERVAL } from '../constants.js'
-import { describeStream } from '../debug-state.js'
+import { describeStream } from '../metrics/debug-state.js'
 import { createFrameDecoder } from './packet-framing.js'
 import type { Stream } from '@libp2p/interface'
 

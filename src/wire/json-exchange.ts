@@ -1,5 +1,5 @@
 import { PeerupError } from '../errors.js'
-import type { PeerupLibp2p } from '../network.js'
+import type { PeerupLibp2p } from '../network/network.js'
 import type { AbortOptions, Connection, Stream } from '@libp2p/interface'
 
 /** Largest JSON message accepted on a request/response protocol. */

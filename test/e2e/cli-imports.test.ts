@@ -23,7 +23,7 @@ const FORBIDDEN: RegExp[] = [
   /\/node_modules\/@chainsafe\/libp2p-/,
   /\/node_modules\/node-datachannel\//,
   // our own node assembly (not a package's dist/src/index.js)
-  /^file:\/\/(?!.*\/node_modules\/).*\/dist\/src\/(index|node|network|dialer|path-manager)\.js$/
+  /^file:\/\/(?!.*\/node_modules\/).*\/dist\/src\/(index|node\/node|network\/network|paths\/dialer|paths\/path-manager)\.js$/
 ]
 
 interface Traced { r: RunResult, modules: string[] }
@@ -56,7 +56,7 @@ describe('CLI: file commands load no libp2p', { concurrency: 2, timeout: 180_000
     const t = await traced(['--config', home.config, 'resolve', relay.peerId])
     assert.equal(t.r.code, 0, t.r.stderr)
     assert.ok(t.modules.some(m => /\/node_modules\/libp2p\//.test(m)), `no libp2p in ${t.modules.length} traced modules`)
-    assert.ok(t.modules.some(m => m.endsWith('/dist/src/node.js')))
+    assert.ok(t.modules.some(m => m.endsWith('/dist/src/node/node.js')))
   })
 
   it('--version, --help, whoami, init, ssh-config, status (no daemon), relay status and names, gateway with a bad flag', async () => {

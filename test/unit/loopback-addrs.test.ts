@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { multiaddr } from '@multiformats/multiaddr'
-import { announceableAddrs, dialableRemoteAddrs, isLoopbackAddr } from '../../src/loopback-addrs.js'
+import { announceableAddrs, dialableRemoteAddrs, isLoopbackAddr } from '../../src/network/loopback-addrs.js'
 
 const PEER = '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'
 const RELAY = '12D3KooWFdh5zWGqWeVYEZyBrP92hR2tdhScH8zhwMQjEZMjLSqt'

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createConnectionGater } from '../../src/auth/gater.js'
-import { isMeshAddress } from '../../src/mesh-range.js'
+import { isMeshAddress } from '../../src/network/mesh-range.js'
 import { isStunDatagram } from '../../src/tun/ip-packet.js'
 import { multiaddr } from '@multiformats/multiaddr'
 

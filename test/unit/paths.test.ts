@@ -90,7 +90,7 @@ describe('path config', () => {
 
 describe('UDP transport loading', () => {
   const here = dirname(fileURLToPath(import.meta.url))
-  const mod = resolve(here, '../../src/udp-transport.js')
+  const mod = resolve(here, '../../src/network/udp-transport.js')
   const status = (env: NodeJS.ProcessEnv): any => JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e',
     `const m = await import(${JSON.stringify(mod)}); console.log(JSON.stringify(await m.udpTransportStatus()))`], { env: { ...process.env, ...env }, timeout: 30_000 }).toString())
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { multiaddrConnectionPair } from '@libp2p/utils'
-import { batchWindowUpdates, cheapNoiseLengthDecoder } from '../../src/transport-tuning.js'
+import { batchWindowUpdates, cheapNoiseLengthDecoder } from '../../src/network/patches/transport-tuning.js'
 
 const MiB = 1024 * 1024
 const WINDOW = 4 * MiB

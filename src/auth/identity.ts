@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import { writeFileAtomic } from './atomic-write.js'
-import { InvalidKeyFileError, InvalidPeerIdError } from './errors.js'
+import { writeFileAtomic } from '../config/atomic-write.js'
+import { InvalidKeyFileError, InvalidPeerIdError } from '../errors.js'
 import { assertPrivateFile } from './file-mode.js'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import { AlreadyExistsError } from './errors.js'
+import { AlreadyExistsError } from '../errors.js'
 
 /** Options of {@link writeFileAtomic}. */
 export interface AtomicWriteOptions {

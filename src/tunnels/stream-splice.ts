@@ -1,6 +1,6 @@
 import { logger } from '@libp2p/logger'
-import { describeStream, registerState, stateKey } from '../debug-state.js'
-import { kickStuckWrites } from '../stream-kick.js'
+import { describeStream, registerState, stateKey } from '../metrics/debug-state.js'
+import { kickStuckWrites } from '../network/patches/stream-kick.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
 const log = logger('peerup:relay:splice')

@@ -8,7 +8,7 @@
  */
 import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
-import { STUN_PORT } from './constants.js'
+import { STUN_PORT } from '../constants.js'
 
 const log = logger('peerup:udp')
 

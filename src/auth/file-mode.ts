@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs'
-import { InsecurePermissionsError } from './errors.js'
+import { InsecurePermissionsError } from '../errors.js'
 
 /**
  * Refuse a secret-bearing file (private key, authorized_keys) that group or

@@ -18,7 +18,7 @@
  */
 import { tcp, type TCPOptions } from '@libp2p/tcp'
 import { StreamState } from '@chainsafe/libp2p-yamux/stream'
-import { YAMUX_WINDOW_UPDATE_FRACTION } from './constants.js'
+import { YAMUX_WINDOW_UPDATE_FRACTION } from '../../constants.js'
 
 /**
  * Wrap a yamux factory (`yamux({...})`) so that its streams send a

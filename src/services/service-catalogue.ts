@@ -1,8 +1,8 @@
-import { SERVICE_LOOKUP_TIMEOUT, SERVICES_PROTOCOL } from './constants.js'
-import { NotAuthorizedError, ServiceNotFoundError } from './errors.js'
+import { SERVICE_LOOKUP_TIMEOUT, SERVICES_PROTOCOL } from '../constants.js'
+import { NotAuthorizedError, ServiceNotFoundError } from '../errors.js'
 import { parseHostPort } from './service-registry.js'
-import { requestJson, serveJson } from './wire/json-exchange.js'
-import type { PeerupLibp2p } from './network.js'
+import { requestJson, serveJson } from '../wire/json-exchange.js'
+import type { PeerupLibp2p } from '../network/network.js'
 import type { ServiceRegistry } from './service-registry.js'
 import type { AbortOptions, Connection } from '@libp2p/interface'
 

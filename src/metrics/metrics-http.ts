@@ -1,5 +1,5 @@
 import { createServer } from 'node:http'
-import { parseHostPort } from '../service-registry.js'
+import { parseHostPort } from '../services/service-registry.js'
 import type { Server } from 'node:http'
 
 /** Init of {@link serveMetrics}. */

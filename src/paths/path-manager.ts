@@ -10,11 +10,11 @@ import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
   DIRECT_DEAD_TIMEOUT, DIRECT_HEALTH_INTERVAL, DIRECT_HEALTH_TIMEOUT, DIRECT_UPGRADE_RETRY_MAX, DIRECT_UPGRADE_RETRY_MIN, DIRECT_UPGRADE_TIMEOUT
-} from './constants.js'
+} from '../constants.js'
 import { errorText, isRelayedAddr, isUdpDirectAddr } from './dialer.js'
-import { parsePeerId } from './identity.js'
-import type { UdpTransportStatus } from './udp-transport.js'
-import type { PeerupLibp2p } from './network.js'
+import { parsePeerId } from '../auth/identity.js'
+import type { UdpTransportStatus } from '../network/udp-transport.js'
+import type { PeerupLibp2p } from '../network/network.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
 const log = logger('peerup:paths')

@@ -1,12 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { connect as tcpConnect, createServer, isIP, isIPv4 } from 'node:net'
 import { logger } from '@libp2p/logger'
-import { DNS_SUFFIXES, SOCKS_FAILURE_LINGER, SOCKS_HANDSHAKE_TIMEOUT, SOCKS_LISTEN, SOCKS_MAX_CONNECTIONS } from '../constants.js'
-import { ConfigError } from '../errors.js'
-import { holdStream, spliceSocketStream } from '../proxy.js'
-import { parseHostPort } from '../service-registry.js'
-import type { PeerupNode } from '../node.js'
-import type { VirtualIpTable } from './virtual-ip.js'
+import { DNS_SUFFIXES, SOCKS_FAILURE_LINGER, SOCKS_HANDSHAKE_TIMEOUT, SOCKS_LISTEN, SOCKS_MAX_CONNECTIONS } from '../../constants.js'
+import { ConfigError } from '../../errors.js'
+import { holdStream, spliceSocketStream } from '../../tunnels/proxy.js'
+import { parseHostPort } from '../../services/service-registry.js'
+import type { PeerupNode } from '../../node/node.js'
+import type { VirtualIpTable } from '../virtual-ip.js'
 import type { Server, Socket } from 'node:net'
 
 const log = logger('peerup:gateway:socks')

@@ -2,7 +2,7 @@ import { logger } from '@libp2p/logger'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { decodeMessage, encodeMessage, HopType, lengthPrefixed, Status, StopType, takeLengthPrefixed } from './circuit-pb.js'
-import { spliceStreams } from './stream-splice.js'
+import { spliceStreams } from '../../tunnels/stream-splice.js'
 import type { CircuitMessage, PbLimit } from './circuit-pb.js'
 import type { Connection, PeerId, Startable, Stream } from '@libp2p/interface'
 

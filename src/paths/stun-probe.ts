@@ -15,8 +15,8 @@ import { randomBytes } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { lookup } from 'node:dns/promises'
 import { isIP, isIPv4 } from 'node:net'
-import { STUN_PORT, STUN_PROBE_TIMEOUT } from './constants.js'
-import { STUN_MAGIC_COOKIE } from './relay/stun-server.js'
+import { STUN_PORT, STUN_PROBE_TIMEOUT } from '../constants.js'
+import { STUN_MAGIC_COOKIE } from '../relay/stun-server.js'
 
 /** Outcome of checking one STUN server. */
 export interface StunCheck {

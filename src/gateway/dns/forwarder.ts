@@ -2,7 +2,7 @@ import { createSocket } from 'node:dgram'
 import { getServers } from 'node:dns'
 import { connect, isIPv6 } from 'node:net'
 import { logger } from '@libp2p/logger'
-import { DNS_UPSTREAM_TIMEOUT } from '../constants.js'
+import { DNS_UPSTREAM_TIMEOUT } from '../../constants.js'
 import type { AbortOptions } from '@libp2p/interface'
 
 const log = logger('peerup:gateway:dns')

@@ -4,8 +4,8 @@
  * `tunnelSocket()`. One list, so `peerup status` and `/metrics` count every
  * byte that went into the mesh, not only the control API's.
  */
-import type { PathInfo } from '../dialer.js'
-import type { NodeMetrics } from './metrics.js'
+import type { PathInfo } from '../paths/dialer.js'
+import type { NodeMetrics } from '../metrics/node-metrics.js'
 
 /** What opened an outbound tunnel. */
 export type TunnelOrigin = 'nc' | 'proxy' | 'socks' | 'api'

@@ -1,7 +1,7 @@
 import { logger } from '@libp2p/logger'
-import { DIRECT_UPGRADE_DIAL_TIMEOUT, DIRECT_UPGRADE_IDENTIFY_TIMEOUT, DIRECT_UPGRADE_RETIRE_CHECK, DIRECT_UPGRADE_RETRY, KAD_PROTOCOL } from './constants.js'
+import { DIRECT_UPGRADE_DIAL_TIMEOUT, DIRECT_UPGRADE_IDENTIFY_TIMEOUT, DIRECT_UPGRADE_RETIRE_CHECK, DIRECT_UPGRADE_RETRY, KAD_PROTOCOL } from '../constants.js'
 import { errorText } from './dialer.js'
-import type { PeerupLibp2p } from './network.js'
+import type { PeerupLibp2p } from '../network/network.js'
 import type { Connection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 

@@ -1,5 +1,5 @@
 import { logger } from '@libp2p/logger'
-import { STREAM_KICK_INTERVAL } from './constants.js'
+import { STREAM_KICK_INTERVAL } from '../../constants.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
 const log = logger('peerup:kick')

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
-import { looksRefused } from './dialer.js'
-import { RESERVATION_CHECK_INTERVAL, RESERVATION_RETRY_MAX, RESERVATION_RETRY_MIN } from './constants.js'
-import type { PeerupLibp2p } from './network.js'
+import { looksRefused } from '../paths/dialer.js'
+import { RESERVATION_CHECK_INTERVAL, RESERVATION_RETRY_MAX, RESERVATION_RETRY_MIN } from '../constants.js'
+import type { PeerupLibp2p } from '../network/network.js'
 
 const log = logger('peerup:reservations')
 

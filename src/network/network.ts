@@ -7,15 +7,15 @@ import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
 import { announceableAddrs } from './loopback-addrs.js'
 import { isMeshAddress } from './mesh-range.js'
-import { installWebSocket } from './polyfill.js'
-import { hopServer } from './relay/hop-server.js'
-import { batchWindowUpdates, cheapNoiseLengthDecoder, corkedTcp } from './transport-tuning.js'
+import { installWebSocket } from '../polyfill.js'
+import { hopServer } from '../relay/hop/hop-server.js'
+import { batchWindowUpdates, cheapNoiseLengthDecoder, corkedTcp } from './patches/transport-tuning.js'
 import { holdUdpTransportWhileRunning, loadUdpTransport } from './udp-transport.js'
 import {
   DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, UDP_MAX_READ_BUFFER, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
   RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_PENALTY, RELAY_RESERVATION_TTL,
   UPNP_DESCRIPTION, YAMUX_INITIAL_WINDOW, YAMUX_MAX_READ_BUFFER, YAMUX_MAX_WINDOW, YAMUX_MAX_WRITE_BUFFER
-} from './constants.js'
+} from '../constants.js'
 import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
 
 /** Per-circuit limits of a relay. Absent fields mean "no limit". */

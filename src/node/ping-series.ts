@@ -1,5 +1,5 @@
-import { PING_INTERVAL } from './constants.js'
-import type { PathInfo } from './dialer.js'
+import { PING_INTERVAL } from '../constants.js'
+import type { PathInfo } from '../paths/dialer.js'
 import type { PeerupNode, TunnelOptions } from './node.js'
 
 /** Options of {@link pingSeries}. */

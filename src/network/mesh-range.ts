@@ -1,4 +1,4 @@
-import { VIP_NETWORK, VIP_PREFIX_LENGTH } from './constants.js'
+import { VIP_NETWORK, VIP_PREFIX_LENGTH } from '../constants.js'
 import { ipv4ToInt } from './ipv4.js'
 import type { Multiaddr } from '@multiformats/multiaddr'
 

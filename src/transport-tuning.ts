@@ -23,7 +23,10 @@
 import { logger } from '@libp2p/logger'
 import { tcp, type TCPOptions } from '@libp2p/tcp'
 import { StreamState } from '@chainsafe/libp2p-yamux/stream'
-import { YAMUX_INITIAL_WINDOW, YAMUX_MAX_FRAME_PAYLOAD, YAMUX_WINDOW_UPDATE_FRACTION } from './constants.js'
+import { YAMUX_INITIAL_WINDOW, YAMUX_MAX_FRAME_PAYLOAD, YAMUX_SPEC_WINDOW, YAMUX_WINDOW_UPDATE_FRACTION } from './constants.js'
+
+/** yamux frame header (bytes); stock yamux 8 counts it against the send window when sizing frames. */
+const YAMUX_HEADER_LENGTH = 12
 
 const log = logger('peerup:tuning')
 const reported = new Set<string>()
@@ -70,18 +73,18 @@ function isYamux8Stream (stream: any): boolean {
 }
 
 /**
- * Wrap a yamux factory (`yamux({...})`, left at the spec's initial window)
- * so that its streams follow the spec on the wire and still move bulk data
- * fast:
+ * Wrap a yamux factory (`yamux({...})`) so that its streams follow the spec
+ * on the wire and still move bulk data fast:
  *
  * - **Window at open.** A stream starts at the spec's 256 KiB both ways
  *   (the remote, js, go or rust, assumes exactly that), and the difference
  *   up to {@link YamuxFlowControlInit.initialWindow} is granted with a
  *   WINDOW_UPDATE at once: with the SYN of an outbound stream, and with an
- *   ACK sent right away for an inbound one. Configuring yamux's
- *   `initialStreamWindowSize` above 256 KiB instead makes it assume the
- *   remote did the same; a stock sender then stops after 256 KiB and waits
- *   forever for an update.
+ *   ACK sent right away for an inbound one (as go-yamux does). Stock yamux 8
+ *   configured with a larger `initialStreamWindowSize` assumes the remote
+ *   did the same; with batched updates a stock sender then stops after
+ *   256 KiB and waits forever (issue 22). Here the spec's view is restored
+ *   whatever the factory was given.
  * - **Batched updates.** @chainsafe/libp2p-yamux 8 grants window after
  *   *every* DATA frame it receives, so each frame costs a second, tiny frame
  *   back; on a relayed tunnel those were half of all the messages the relay
@@ -124,10 +127,14 @@ export function yamuxFlowControl<F extends (...args: any[]) => any> (factory: F,
 
 /** Apply {@link yamuxFlowControl} to one new stream (before its SYN or ACK went out). */
 function tuneStream (stream: any, initialWindow: number, fraction: number, maxFrame: number): void {
-  // what the constructor set from the factory's initial window is what both
-  // ends believe now: the spec's 256 KiB unless the factory was misconfigured
-  stream.recvWindow = Math.max(stream.recvWindow, Math.min(initialWindow, stream.maxStreamWindowSize))
-  stream.maxMessageSize = Math.min(stream.maxMessageSize, maxFrame)
+  // both ends' credit as the spec has it, whatever initialStreamWindowSize the
+  // factory got (the constructor assumes the remote used the same value)
+  const configured = stream.recvWindow
+  stream.sendWindowCapacity = YAMUX_SPEC_WINDOW
+  stream.recvWindowCapacity = YAMUX_SPEC_WINDOW
+  stream.maxMessageSize = Math.min(YAMUX_SPEC_WINDOW - YAMUX_HEADER_LENGTH, maxFrame)
+  // the window we want: granted with the SYN or ACK (delta = recvWindow - recvWindowCapacity)
+  stream.recvWindow = Math.max(configured, Math.min(initialWindow, stream.maxStreamWindowSize))
 
   const sendWindowUpdate = stream.sendWindowUpdate
   stream.sendWindowUpdate = function (this: any) {

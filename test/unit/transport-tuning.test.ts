@@ -109,6 +109,15 @@ describe('transport tuning', () => {
     assert.ok(updates.length <= 1 + Math.ceil(data.length / (WINDOW / 2)) + 2, `${updates.length} window updates`)
   })
 
+  it('the old setup (initialStreamWindowSize 4 MiB) under the wrapper is put back on the spec: a stock sender gets through', async () => {
+    // without the wrapper's reset both ends of the tuned side assume 4 MiB, grant only after 2 MiB, and a stock sender stops at 256 KiB
+    const data = randomBytes(8 * MiB)
+    const r = await transfer(stock(), tuned({ streamOptions: { initialStreamWindowSize: WINDOW, maxStreamWindowSize: 6 * MiB, maxReadBufferLength: 15 * MiB } }), data, 10_000)
+    assert.ok(r.received.equals(data), 'byte-exact')
+    const r2 = await transfer(tuned({ streamOptions: { initialStreamWindowSize: WINDOW, maxStreamWindowSize: 6 * MiB, maxReadBufferLength: 15 * MiB } }), stock(), data, 10_000)
+    assert.ok(r2.received.equals(data), 'byte-exact the other way (a stock receiver aborts on any overrun)')
+  })
+
   it('a tuned inbound stream that writes first (its ACK rides on DATA): a stock sender still gets the grant', async () => {
     // as a server banner does: the ACK leaves before the prompt grant, which then comes with the first update
     const [ca, cb] = multiaddrConnectionPair()

@@ -61,10 +61,12 @@ export function register (program: Command): void {
     .action(async (target: string, service: string, opts, cmd) => {
       const path = pathOpt(opts.path)
       if (opts.daemon !== false && await ncViaDaemon(cmd, target, service, path)) return
-      const { describePath, spliceSocketStream } = await lib()
+      const { describeLimits, describePath, spliceSocketStream } = await lib()
       const node = await clientNode(cmd)
       const opened = await node.openTunnel(target, service, { path })
       if (process.env.PEERUP_VERBOSE != null) info(`nc: ${target} (${opened.peerId}) ${service} ${describePath(opened.path)}`)
+      const limited = describeLimits(opened.path)
+      if (limited != null) info(`peerup: ${limited}`)
       const stats = await spliceSocketStream({
         input: process.stdin,
         output: process.stdout,
@@ -82,7 +84,7 @@ export function register (program: Command): void {
       const path = pathOpt(opts.path)
       const p = Number(port)
       if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError(`invalid local port "${port}"`)
-      const { describePath } = await lib()
+      const { describeLimits, describePath } = await lib()
       const node = await clientNode(cmd, (e) => {
         info(e.class === 'direct-udp'
           ? `path to ${target}: direct-udp${e.afterMs != null ? ` (${e.afterMs} ms after first relayed contact)` : ''}${e.reason != null ? ` (${e.reason})` : ''}`
@@ -92,6 +94,8 @@ export function register (program: Command): void {
       const first = await node.connect(target, { path })
       const proxy = await node.proxy(target, service, p, { bind: opts.bind, path })
       out(`proxy ${opts.bind}:${proxy.port} -> ${target} ${service} (${describePath(first.path)})`)
+      const limited = describeLimits(first.path)
+      if (limited != null) info(`peerup: ${limited}`)
       out('ready')
       // stop accepting; tunnels still open get the usual grace, then the node stops (and resets them)
       const { constants } = await lib()

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { addAuthorizedKey } from '../../src/index.js'
+import { addAuthorizedKey, editYamlFile } from '../../src/index.js'
 import { Harness, payload, sha256, startMesh, tcpServer, type Mesh } from '../fixtures/mesh.js'
 import { ResultQueue, writeAll } from '../fixtures/sockets.js'
 import { createStockNode, exchangeOn } from '../fixtures/stock-libp2p.js'
@@ -50,6 +50,8 @@ describe('stock js-libp2p client on a peerup home service', { timeout: 240_000 }
       beforeStart: ({ relay, home }) => {
         addAuthorizedKey(join(relay.dir, 'authorized_keys'), stockId, { comment: 'stock client' })
         addAuthorizedKey(join(home.dir, 'authorized_keys'), stockId, { comment: 'stock client' })
+        // loopback only: no STUN responder on 0.0.0.0
+        editYamlFile(relay.config, doc => { doc.setIn(['relay', 'stun', 'enabled'], false) })
       }
     })
     client = await createStockNode({ privateKey: key })

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { addAuthorizedKey } from '../../src/index.js'
+import { addAuthorizedKey, editYamlFile } from '../../src/index.js'
 import { Harness, freePort, payload, pollUntil, sha256 } from '../fixtures/mesh.js'
 import { createStockNode, exchangeOn, type Exchange } from '../fixtures/stock-libp2p.js'
 import type { Libp2p } from '@libp2p/interface'
@@ -40,6 +40,8 @@ describe('stock js-libp2p peers through a peerup relay', { timeout: 180_000 }, (
     const keyB = await generateKeyPair('Ed25519')
     addAuthorizedKey(join(relay.dir, 'authorized_keys'), peerIdFromPrivateKey(keyA).toString(), { comment: 'stock-a' })
     addAuthorizedKey(join(relay.dir, 'authorized_keys'), peerIdFromPrivateKey(keyB).toString(), { comment: 'stock-b' })
+    // loopback only: no STUN responder on 0.0.0.0
+    editYamlFile(relay.config, doc => { doc.setIn(['relay', 'stun', 'enabled'], false) })
     const relayProc = h.start(['--config', relay.config, 'relay', 'serve'])
     await relayProc.waitFor(/^ready$/m)
 

@@ -66,7 +66,8 @@ describe('stock js-libp2p peers through a peerup relay', { timeout: 180_000 }, (
     bData = payload(64 * MiB)
     const stream = await a.dialProtocol(multiaddr(`${relayAddr}/p2p-circuit/p2p/${b.peerId.toString()}`), PROTOCOL, {
       runOnLimitedConnection: true,
-      signal: AbortSignal.timeout(20_000)
+      // the stream keeps this signal until protocol negotiation completes: give it the transfer's bound
+      signal: AbortSignal.timeout(DEADLINE)
     })
     const t0 = Date.now()
     const aSide = await exchangeOn(stream, aData, DEADLINE, 'A')

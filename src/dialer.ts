@@ -78,7 +78,7 @@ export function describeLimits (p: PathInfo): string | undefined {
     p.limits.seconds != null ? `${p.limits.seconds} s` : undefined
   ].filter(x => x != null)
   if (parts.length === 0) return undefined
-  return `relay ${p.relay ?? ''} limits this connection (left: ${parts.join(', ')}): its tunnels are reset when a limit runs out (use a relay without circuit limits, e.g. peerup relay serve)`
+  return `relay${p.relay != null ? ` ${p.relay}` : ''} limits this connection (left: ${parts.join(', ')}): its tunnels are reset when a limit runs out (use a relay without circuit limits, e.g. peerup relay serve)`
 }
 
 /** Human form of a path: `direct`, `direct-udp` or `relayed via <relay>`. */

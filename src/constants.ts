@@ -16,8 +16,24 @@ export const KAD_PROTOCOL = '/peerup/kad/1.0.0'
 /** Description of the UPnP port mappings peerup asks the router for (shown in the router's UPnP table). */
 export const UPNP_DESCRIPTION = 'peerup'
 
-/** yamux: initial per-stream receive window (bytes). Larger than the spec's 256 KiB so bulk transfers start fast. */
+/**
+ * yamux: the initial stream window fixed by the spec (bytes), in both
+ * directions. It is not negotiated: every peer (js, go, rust) assumes it at
+ * stream open, so a bigger window must be granted with a WINDOW_UPDATE.
+ */
+export const YAMUX_SPEC_WINDOW = 256 * 1024
+/**
+ * yamux: per-stream receive window granted at stream open (bytes). The
+ * stream starts at {@link YAMUX_SPEC_WINDOW} on the wire and the rest is
+ * granted with the SYN or ACK, so bulk transfers start fast with any peer.
+ */
 export const YAMUX_INITIAL_WINDOW = 4 * 1024 * 1024
+/**
+ * yamux: largest DATA frame payload we send (bytes). The spec sets no limit,
+ * but rust-yamux rejects frames over 1 MiB (and closes the connection), and
+ * a relay forwards a frame only once all of it has arrived.
+ */
+export const YAMUX_MAX_FRAME_PAYLOAD = 256 * 1024
 /**
  * yamux: maximum per-stream receive window (bytes). A paused stream hands its
  * whole read buffer over in one message when resumed; on a relayed connection

@@ -44,7 +44,7 @@ export {
   createServiceRegistry, serviceProtocol, assertServiceName, parseHostPort,
   type ServiceDefinition, type ServiceRegistry, type ActiveTunnel
 } from './services/service-registry.js'
-export { connectToPeer, pathOf, describePath, isRelayedAddr, isUdpDirectAddr, type PathInfo, type PathClass, type PathPreference, type ConnectOptions, type DialTarget } from './paths/dialer.js'
+export { connectToPeer, pathOf, describePath, describeLimits, isRelayedAddr, isUdpDirectAddr, type PathInfo, type PathClass, type PathPreference, type ConnectOptions, type DialTarget } from './paths/dialer.js'
 export { createPathManager, type PathManager, type PathManagerInit, type PathEvent, type PathPolicy, type PeerPathState } from './paths/path-manager.js'
 export { loadUdpTransport, udpTransportStatus, stunServersFromRelays, normalizeStunUrl, type UdpTransportStatus } from './network/udp-transport.js'
 export { createStunServer, parseBindingRequest, bindingResponse, type StunServer, type StunServerInit, type StunStats } from './relay/stun-server.js'

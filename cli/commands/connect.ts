@@ -113,10 +113,12 @@ export function register (program: Command): void {
     .action(async (target: string, service: string, opts, cmd) => {
       const path = await pathOpt(opts.path)
       if (opts.daemon !== false && await ncViaDaemon(cmd, target, service, path)) return
-      const { describePath, spliceSocketStream } = await lib()
+      const { describeLimits, describePath, spliceSocketStream } = await lib()
       const node = await clientNode(cmd)
       const opened = await node.openTunnel(target, service, { path })
       if (process.env.PEERUP_VERBOSE != null) info(`nc: ${target} (${opened.peerId}) ${service} ${describePath(opened.path)}`)
+      const limited = describeLimits(opened.path)
+      if (limited != null) info(`peerup: ${limited}`)
       const stats = await spliceSocketStream({
         input: process.stdin,
         output: process.stdout,
@@ -139,7 +141,7 @@ export function register (program: Command): void {
       const p = Number(port)
       if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError(`invalid local port "${port}"`)
       if (opts.daemon !== false && await proxyViaDaemon(cmd, target, service, p, opts.bind, path)) return
-      const { constants, describePath } = await lib()
+      const { constants, describeLimits, describePath } = await lib()
       const report = rateLimited(info, constants.REFUSAL_REPORT_INTERVAL)
       const node = await clientNode(cmd, (e) => {
         info(e.class === 'direct-udp'
@@ -154,6 +156,8 @@ export function register (program: Command): void {
       }
       const proxy = await node.proxy(target, service, p, { bind: opts.bind, path, onError })
       out(`proxy ${opts.bind}:${proxy.port} -> ${target} ${service} (${describePath(first.path)})`)
+      const limited = describeLimits(first.path)
+      if (limited != null) info(`peerup: ${limited}`)
       out('ready')
       // stop accepting; tunnels still open get the usual grace, then the node stops (and resets them)
       const stop = (): void => {

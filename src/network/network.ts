@@ -9,7 +9,7 @@ import { announceableAddrs } from './loopback-addrs.js'
 import { isMeshAddress } from './mesh-range.js'
 import { installWebSocket } from '../polyfill.js'
 import { hopServer } from '../relay/hop/hop-server.js'
-import { batchWindowUpdates, cheapNoiseLengthDecoder, corkedTcp } from './patches/transport-tuning.js'
+import { cheapNoiseLengthDecoder, corkedTcp, yamuxFlowControl } from './patches/transport-tuning.js'
 import { holdUdpTransportWhileRunning, loadUdpTransport } from './udp-transport.js'
 import {
   DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, UDP_MAX_READ_BUFFER, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
@@ -262,19 +262,19 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     },
     transports: [...transports, ...extraTransports],
     connectionEncrypters: [noise()],
-    // window updates in half-window steps, not one per frame (transport-tuning.ts)
-    streamMuxers: [batchWindowUpdates(yamux({
+    // initialStreamWindowSize stays at the spec's 256 KiB: the remote assumes it. The
+    // bigger window is granted at stream open, updates go in half-window steps (transport-tuning.ts)
+    streamMuxers: [yamuxFlowControl(yamux({
       maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
       maxOutboundStreams: MAX_STREAMS_PER_CONNECTION,
       maxEarlyStreams: 64,
       streamOptions: {
-        initialStreamWindowSize: YAMUX_INITIAL_WINDOW,
         maxStreamWindowSize: YAMUX_MAX_WINDOW,
         maxReadBufferLength: YAMUX_MAX_READ_BUFFER,
         maxWriteBufferLength: YAMUX_MAX_WRITE_BUFFER,
         inactivityTimeout: 0
       }
-    } as any))],
+    } as any), { initialWindow: YAMUX_INITIAL_WINDOW })],
     connectionGater: init.connectionGater,
     connectionManager: {
       maxConnections,

@@ -26,6 +26,12 @@ export interface PathInfo {
   relay?: string
   /** Remote address of the connection. */
   remoteAddr: string
+  /**
+   * Limits the relay put on this connection (what was left when asked), if
+   * any: the relay cuts the connection, and every tunnel on it, once one
+   * runs out. A stock circuit relay v2 server has 128 KiB and 2 min by default.
+   */
+  limits?: { bytes?: number, seconds?: number }
 }
 
 /**
@@ -49,7 +55,31 @@ export function pathOf (conn: Connection): PathInfo {
   const relay = i < 0 ? undefined : /\/p2p\/([^/]+)$/.exec(addr.slice(0, i))?.[1]
   if (isUdpDirectAddr(addr)) return { path: 'direct', class: 'direct-udp', ...(relay != null ? { relay } : {}), remoteAddr: addr }
   if (i < 0) return { path: 'direct', class: 'direct-tcp', remoteAddr: addr }
-  return { path: 'relayed', class: 'relayed', relay, remoteAddr: addr }
+  const limits = conn.limits != null
+    ? { ...(conn.limits.bytes != null ? { bytes: Number(conn.limits.bytes) } : {}), ...(conn.limits.seconds != null ? { seconds: conn.limits.seconds } : {}) }
+    : undefined
+  return { path: 'relayed', class: 'relayed', relay, remoteAddr: addr, ...(limits != null ? { limits } : {}) }
+}
+
+/** `130452` → `127 KiB`. */
+function bytesText (n: number): string {
+  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)} MiB`
+  if (n >= 1024) return `${Math.floor(n / 1024)} KiB`
+  return `${n} bytes`
+}
+
+/**
+ * A warning for a connection the relay limits, or undefined: tunnels on it
+ * are reset when a limit runs out, which otherwise looks like a random cut.
+ */
+export function describeLimits (p: PathInfo): string | undefined {
+  if (p.limits == null) return undefined
+  const parts = [
+    p.limits.bytes != null ? bytesText(p.limits.bytes) : undefined,
+    p.limits.seconds != null ? `${p.limits.seconds} s` : undefined
+  ].filter(x => x != null)
+  if (parts.length === 0) return undefined
+  return `relay${p.relay != null ? ` ${p.relay}` : ''} limits this connection (left: ${parts.join(', ')}): its tunnels are reset when a limit runs out (use a relay without circuit limits, e.g. peerup relay serve)`
 }
 
 /** Human form of a path: `direct`, `direct-udp` or `relayed via <relay>`. */

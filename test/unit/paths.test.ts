@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
-import { configSchema, describePath, isRelayedAddr, isUdpDirectAddr, loadYamlFile, normalizeStunUrl, pathOf, stunServersFromRelays } from '../../src/index.js'
+import { configSchema, describeLimits, describePath, isRelayedAddr, isUdpDirectAddr, loadYamlFile, normalizeStunUrl, pathOf, stunServersFromRelays } from '../../src/index.js'
 import type { Connection } from '@libp2p/interface'
 
 const R = '12D3KooWKXeTpyKNhG8jqNSJdPkajruf51En4vbbb6z6W1GHJXr5'
@@ -28,6 +28,16 @@ describe('path classes', () => {
     const accepted = pathOf(conn(`/webrtc/p2p/${P}`))
     assert.equal(accepted.class, 'direct-udp')
     assert.equal(accepted.path, 'direct')
+  })
+
+  it('a relayed connection the relay limits carries the limits, and a warning names them', () => {
+    const limited = pathOf({ remoteAddr: multiaddr(`/ip4/203.0.113.10/tcp/7777/p2p/${R}/p2p-circuit/p2p/${P}`), limits: { bytes: 130452n, seconds: 118 } } as unknown as Connection)
+    assert.deepEqual(limited.limits, { bytes: 130452, seconds: 118 })
+    assert.equal(JSON.parse(JSON.stringify(limited)).limits.bytes, 130452, 'JSON-safe (no bigint)')
+    assert.equal(describePath(limited), `relayed via ${R}`)
+    assert.match(describeLimits(limited) ?? '', new RegExp(`^relay ${R} limits this connection \\(left: 127 KiB, 118 s\\): its tunnels are reset`))
+    assert.equal(describeLimits(pathOf(conn(`/ip4/203.0.113.10/tcp/7777/p2p/${R}/p2p-circuit/p2p/${P}`))), undefined, 'unlimited: no warning')
+    assert.equal(pathOf(conn(`/ip4/203.0.113.10/tcp/7777/p2p/${R}/p2p-circuit/p2p/${P}`)).limits, undefined)
   })
 
   it('relayed vs direct-UDP address predicates', () => {

@@ -538,7 +538,7 @@ export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNod
   const relayIds = config.relays.map(r => multiaddr(r).getComponents().filter(c => c.name === 'p2p').pop()?.value).filter((x): x is string => x != null)
   const auth = createNodeAuth({ config: init.config, relayIds, onEvent: init.onAuthEvent })
   const stun = (config.network.stun ?? stunServersFromRelays(config.relays)).map(normalizeStunUrl)
-  const udpStatus = config.paths.udp ? (await loadUdpTransport()).status : { available: false, reason: 'turned off (paths.udp: false)' }
+  const udpStatus = config.paths.udp ? (await loadUdpTransport({ disabled: init.config.udpDisabled })).status : { available: false, reason: 'turned off (paths.udp: false)' }
   const metrics = createNodeMetrics()
   const listen = init.listen ?? config.network.listen ?? DEFAULT_NODE_LISTEN
   // WebSockets only when something here is a /ws address: a listener, or a relay to dial

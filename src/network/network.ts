@@ -9,6 +9,7 @@ import { announceableAddrs } from './loopback-addrs.js'
 import { isMeshAddress } from './mesh-range.js'
 import { installWebSocket } from '../polyfill.js'
 import { hopServer } from '../relay/hop/hop-server.js'
+import { streamKicker } from './patches/stream-kick.js'
 import { batchWindowUpdates, cheapNoiseLengthDecoder, corkedTcp } from './patches/transport-tuning.js'
 import { holdUdpTransportWhileRunning, loadUdpTransport } from './udp-transport.js'
 import {
@@ -168,7 +169,9 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
   const relay = init.relayServer !== false && init.relayServer != null ? init.relayServer : undefined
   const services: Record<string, any> = {
     identify: identify({ runOnLimitedConnection: true }),
-    ping: ping({ runOnLimitedConnection: true, maxInboundStreams: PING_MAX_STREAMS, maxOutboundStreams: PING_MAX_STREAMS })
+    ping: ping({ runOnLimitedConnection: true, maxInboundStreams: PING_MAX_STREAMS, maxOutboundStreams: PING_MAX_STREAMS }),
+    // this node's lost-wakeup watchdog for tunnel and circuit streams (patches/stream-kick.ts)
+    streamKicker: streamKicker()
   }
   if (relay != null && relay.engine !== 'stock') {
     const gater = init.connectionGater

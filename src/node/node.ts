@@ -449,7 +449,7 @@ class Node implements PeerupNode {
     const t = this.outbound.track({ target, service, peerId: opened.peerId, path: opened.path, origin: options.origin ?? 'api' })
     let clean = false
     try {
-      const stats = await spliceSocketStream(socket, opened.stream, { counters: t.counters, connection: opened.connection, connections: () => this.libp2p.getConnections() })
+      const stats = await spliceSocketStream(socket, opened.stream, { counters: t.counters, connection: opened.connection, connections: () => this.libp2p.getConnections(), kicker: this.libp2p.services.streamKicker })
       clean = stats.clean
       return stats
     } finally {

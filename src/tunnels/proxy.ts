@@ -1,6 +1,6 @@
 import { logger } from '@libp2p/logger'
 import { describeStream, registerState, stateKey } from '../metrics/debug-state.js'
-import { kickStuckWrites } from '../network/patches/stream-kick.js'
+import { fallbackStreamKicker, type StreamKicker } from '../network/patches/stream-kick.js'
 import { PROXY_HIGH_WATER_MARK } from '../constants.js'
 import { TunnelResetError } from '../errors.js'
 import type { Connection, Stream } from '@libp2p/interface'
@@ -37,6 +37,12 @@ export interface SpliceOptions {
   connection?: Connection
   /** All of the node's connections, so the watchdog can see below relayed connections. */
   connections?: () => Connection[]
+  /**
+   * The node's lost-wakeup watchdog (`libp2p.services.streamKicker`).
+   *
+   * @default a process-wide fallback kicker
+   */
+  kicker?: StreamKicker
 }
 
 /**
@@ -255,7 +261,7 @@ export async function spliceSocketStream (local: Socket | LocalEnd, input: Strea
     }
     const onAbort = (): void => { fail(new TunnelResetError('tunnel aborted')) }
 
-    const stopKick = kickStuckWrites([{ stream, connection: options.connection, connections: options.connections }])
+    const stopKick = (options.kicker ?? fallbackStreamKicker()).watch([{ stream, connection: options.connection, connections: options.connections }])
     const cleanup = (): void => {
       unregister()
       stopKick()

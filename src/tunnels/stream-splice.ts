@@ -1,6 +1,6 @@
 import { logger } from '@libp2p/logger'
 import { describeStream, registerState, stateKey } from '../metrics/debug-state.js'
-import { kickStuckWrites } from '../network/patches/stream-kick.js'
+import { fallbackStreamKicker, type StreamKicker } from '../network/patches/stream-kick.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
 const log = logger('peerup:relay:splice')
@@ -22,6 +22,12 @@ export interface StreamSpliceOptions {
   counters?: { aToB: number, bToA: number }
   /** The connections of `a` and `b`, for the lost-wakeup watchdog. */
   connections?: [Connection | undefined, Connection | undefined]
+  /**
+   * The node's lost-wakeup watchdog (`libp2p.services.streamKicker`).
+   *
+   * @default a process-wide fallback kicker
+   */
+  kicker?: StreamKicker
 }
 
 /** Outcome of a stream splice. */
@@ -64,7 +70,7 @@ export async function spliceStreams (a: Stream, b: Stream, options: StreamSplice
     const closed = new Set<Stream>()
     const listeners: Array<() => void> = []
     const flags: Record<string, unknown> = {}
-    listeners.push(kickStuckWrites([{ stream: a, connection: options.connections?.[0] }, { stream: b, connection: options.connections?.[1] }]))
+    listeners.push((options.kicker ?? fallbackStreamKicker()).watch([{ stream: a, connection: options.connections?.[0] }, { stream: b, connection: options.connections?.[1] }]))
     listeners.push(registerState(stateKey('circuit'), () => ({ counters, flags, a: describeStream(a), b: describeStream(b) })))
 
     const finish = (): void => {

@@ -10,7 +10,7 @@ import { isMeshAddress } from './mesh-range.js'
 import { installWebSocket } from '../polyfill.js'
 import { hopServer } from '../relay/hop/hop-server.js'
 import { streamKicker } from './patches/stream-kick.js'
-import { batchWindowUpdates, cheapNoiseLengthDecoder, corkedTcp } from './patches/transport-tuning.js'
+import { batchWindowUpdates, corkedTcp, noiseLengthDecoderPatch } from './patches/transport-tuning.js'
 import { holdUdpTransportWhileRunning, loadUdpTransport } from './udp-transport.js'
 import {
   DEFAULT_NODE_LISTEN, DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, MAX_EARLY_STREAMS, MAX_STREAMS_PER_CONNECTION, NODE_CONNECTIONS_PER_HOST_PER_SECOND, NODE_MAX_CONNECTIONS,
@@ -292,7 +292,8 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     connectionMonitor: { enabled: true, abortConnectionOnPingFailure: false } as any,
     services
   }) as PeerupLibp2p
-  node.addEventListener('connection:open', (evt) => { cheapNoiseLengthDecoder(evt.detail) })
+  const patchNoise = noiseLengthDecoderPatch()
+  node.addEventListener('connection:open', (evt) => { patchNoise(evt.detail) })
   if (extraTransports.length > 0) holdUdpTransportWhileRunning(node)
   return node
 }

@@ -46,7 +46,7 @@ async function until (cond: () => boolean, ms = 2000): Promise<boolean> {
 
 function fakeLog (): any {
   const errors: unknown[][] = []
-  return Object.assign((..._args: unknown[]) => {}, { errors, error: (...a: unknown[]) => { errors.push(a) }, trace: () => {}, enabled: false })
+  return Object.assign((..._args: unknown[]) => {}, { errors, error: Object.assign((...a: unknown[]) => { errors.push(a) }, { enabled: true }), trace: () => {}, enabled: false })
 }
 
 describe('stream kicker (lost-wakeup watchdog)', () => {

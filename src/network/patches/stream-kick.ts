@@ -7,6 +7,7 @@
  */
 import { logger } from '@libp2p/logger'
 import { STREAM_KICK_INTERVAL } from '../../constants.js'
+import { reportMissingInternal } from './report.js'
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 
 /** A stream and the connection it runs on. */
@@ -154,7 +155,7 @@ export function createStreamKicker (init: StreamKickerInit = {}): StreamKicker {
         const missing = targets.map(missingInternal).find(m => m != null)
         if (missing != null) {
           warned = true
-          log.error('lost-wakeup kicker: %s is missing (a dependency changed?): stalled tunnels will not be repaired; see src/network/patches/README.md', missing)
+          reportMissingInternal(log, 'lost-wakeup kicker', missing, 'stalled tunnel writes are not repaired')
         }
       }
       const entry: Watched = { targets, last: new Map() }

@@ -16,9 +16,12 @@
  * package.json); `test/unit/transport-tuning.test.ts` checks the behaviour
  * they rely on.
  */
+import { logger } from '@libp2p/logger'
 import { tcp, type TCPOptions } from '@libp2p/tcp'
 import { StreamState } from '@chainsafe/libp2p-yamux/stream'
 import { YAMUX_WINDOW_UPDATE_FRACTION } from '../../constants.js'
+import { reportMissingInternal } from './report.js'
+import type { Logger } from '@libp2p/interface'
 
 /**
  * Wrap a yamux factory (`yamux({...})`) so that its streams send a
@@ -73,13 +76,14 @@ function corkedSendData (this: any, data: Iterable<Uint8Array>): { sentBytes: nu
   return { sentBytes, canSendMore }
 }
 
-function corkingUpgrader (upgrader: any): any {
+function corkingUpgrader (upgrader: any, missing: (what: string) => void): any {
   if (upgrader == null) return upgrader
   return new Proxy(upgrader, {
     get (target, prop) {
       if (prop === 'upgradeInbound' || prop === 'upgradeOutbound') {
         return async (maConn: any, opts: any) => {
           if (maConn?.socket != null && typeof maConn.sendData === 'function') maConn.sendData = corkedSendData
+          else missing(maConn?.socket == null ? 'maConn.socket' : 'maConn.sendData()')
           return await target[prop](maConn, opts)
         }
       }
@@ -101,11 +105,26 @@ export function corkedTcp (init: TCPOptions = {}): ReturnType<typeof tcp> {
   const factory = tcp(init)
   return (components) => {
     const transport: any = factory(components)
+    const log = components.logger.forComponent('peerup:patches')
+    const missing = onceMissing(log, 'corkedTcp', 'every Noise message costs one write() syscall per buffer again')
     const dial = transport.dial.bind(transport)
     const createListener = transport.createListener.bind(transport)
-    transport.dial = async (ma: any, options: any) => await dial(ma, { ...options, upgrader: corkingUpgrader(options.upgrader) })
-    transport.createListener = (options: any) => createListener({ ...options, upgrader: corkingUpgrader(options.upgrader) })
+    transport.dial = async (ma: any, options: any) => await dial(ma, { ...options, upgrader: corkingUpgrader(options.upgrader, missing) })
+    transport.createListener = (options: any) => createListener({ ...options, upgrader: corkingUpgrader(options.upgrader, missing) })
     return transport
+  }
+}
+
+/**
+ * A reporter that logs one error, the first time a patch does not find the
+ * internal it expects (a dependency bump must not silently cost CPU).
+ */
+function onceMissing (log: Logger, patch: string, cost: string): (what: string) => void {
+  let told = false
+  return (what) => {
+    if (told) return
+    told = true
+    reportMissingInternal(log, patch, what, cost)
   }
 }
 
@@ -126,9 +145,26 @@ function uint16BEDecode (data: Uint8Array | { byteLength: number, getUint16: (i:
  * relayed tunnel. Call it from `connection:open`; connections that are not
  * Noise-encrypted are left alone.
  */
-export function cheapNoiseLengthDecoder (connection: unknown): void {
+export function cheapNoiseLengthDecoder (connection: unknown): boolean {
   const encrypted = (connection as any)?.muxer?.maConn
   const decoder = encrypted?.decoder
-  if (encrypted?.handshake == null || typeof decoder?.lengthDecoder !== 'function') return
+  if (encrypted?.handshake == null || typeof decoder?.lengthDecoder !== 'function') return false
   decoder.lengthDecoder = uint16BEDecode
+  return true
+}
+
+/**
+ * {@link cheapNoiseLengthDecoder} for every `connection:open` of one node,
+ * logging one error if a Noise connection (`encryption: '/noise'`) over a
+ * muxer no longer exposes the decoder it replaces.
+ */
+export function noiseLengthDecoderPatch (log: Logger = logger('peerup:patches')): (connection: unknown) => void {
+  const missing = onceMissing(log, 'cheapNoiseLengthDecoder', 'Noise builds an Error with a stack trace per TCP read again (~3% CPU of a relayed tunnel)')
+  return (connection) => {
+    if (cheapNoiseLengthDecoder(connection)) return
+    const c: any = connection
+    if (c?.encryption !== '/noise' || c?.muxer == null) return
+    const encrypted = c.muxer.maConn
+    missing(encrypted == null ? 'connection.muxer.maConn' : encrypted.handshake == null ? 'maConn.handshake' : 'maConn.decoder.lengthDecoder')
+  }
 }

@@ -19,7 +19,8 @@ export interface UdpTransportStatus {
   reason?: string
 }
 
-type WebRTCFactory = (init?: { rtcConfiguration?: () => { iceServers: Array<{ urls: string[] }> }, maxEarlyStreams?: number, dataChannel?: Record<string, unknown> }) => (components: any) => any
+/** The `@libp2p/webrtc` transport factory, as {@link loadUdpTransport} hands it out. */
+export type WebRTCFactory = (init?: { rtcConfiguration?: () => { iceServers: Array<{ urls: string[] }> }, maxEarlyStreams?: number, dataChannel?: Record<string, unknown> }) => (components: any) => any
 
 let loaded: Promise<{ factory?: WebRTCFactory, status: UdpTransportStatus }> | undefined
 /** node-datachannel's `cleanup()`, once the addon has loaded. */

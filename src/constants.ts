@@ -27,7 +27,7 @@ export const YAMUX_INITIAL_WINDOW = 4 * 1024 * 1024
 export const YAMUX_MAX_WINDOW = 6 * 1024 * 1024
 /** yamux: send a WINDOW_UPDATE once this fraction of the receive window is consumed (stock yamux 8: after every frame). */
 export const YAMUX_WINDOW_UPDATE_FRACTION = 0.5
-/** yamux: read buffer a paused stream may hold before it is reset; ≥ 2 windows for the `resume()` bug (PITFALLS 8), < 16 MiB for Noise. */
+/** yamux: read buffer a paused stream may hold before it is reset; ≥ 2 windows for the `resume()` bug (yamux keeps granting window to a stream paused during `resume()`'s dispatch), < 16 MiB for Noise. */
 export const YAMUX_MAX_READ_BUFFER = 15 * 1024 * 1024
 /** yamux: per-stream write buffer cap; our proxy stops reading its source well before this. */
 export const YAMUX_MAX_WRITE_BUFFER = 64 * 1024 * 1024
@@ -190,7 +190,7 @@ export const STUN_RESCAN_INTERVAL = 30_000
 /** Nodes: how long a STUN check waits for an answer (ms); the request is re-sent at 0.5 s and 1.5 s (RFC 5389 RTO). */
 export const STUN_PROBE_TIMEOUT = 2500
 
-/** Paths: how long one background attempt at a direct UDP (WebRTC) connection may take (ms); above libp2p's 6 s per-address timeout (PITFALLS 18). */
+/** Paths: how long one background attempt at a direct UDP (WebRTC) connection may take (ms); above libp2p's 6 s per-address timeout, which a relay-signalled dial (signalling, ICE, DTLS, SCTP) can exceed. */
 export const DIRECT_UPGRADE_TIMEOUT = 15_000
 /** Paths: first retry delay of the direct-path upgrade (ms). */
 export const DIRECT_UPGRADE_RETRY_MIN = 2_000

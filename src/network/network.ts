@@ -62,7 +62,8 @@ export interface NetworkInit {
     /**
      * `peerup`: our HOP server with a bounded, backpressured splice;
      * `stock`: js-libp2p's circuitRelayServer (leaks ~1.2× the bytes relayed,
-     * PITFALLS 10b; kept for comparison in the benchmark).
+     * its `pipe()` wraps the HOP stream twice and never reads one wrapper; kept
+     * for comparison in the benchmark).
      *
      * @default 'peerup'
      */
@@ -285,7 +286,7 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
       maxConnections,
       maxIncomingPendingConnections: init.maxPendingConnections ?? (relay != null ? RELAY_MAX_PENDING_CONNECTIONS : NODE_MAX_PENDING_CONNECTIONS),
       inboundConnectionThreshold: init.connectionsPerHostPerSecond ?? (relay != null ? RELAY_CONNECTIONS_PER_HOST_PER_SECOND : NODE_CONNECTIONS_PER_HOST_PER_SECOND),
-      // a relay-signalled WebRTC dial (signalling, ICE, DTLS, SCTP) can exceed the 6 s default (PITFALLS 18)
+      // a relay-signalled WebRTC dial (signalling, ICE, DTLS, SCTP) can exceed libp2p's 6 s per-address default
       ...(extraTransports.length > 0 ? { addressDialTimeout: DIRECT_UPGRADE_TIMEOUT } : {}),
       allow: (init.allow ?? []).map(toAllowMultiaddr)
     },

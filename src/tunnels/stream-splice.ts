@@ -47,7 +47,7 @@ function toBytes (data: any): Uint8Array {
  * backpressure and bounded buffers. This replaces the stock relay's
  * `pipe(src, dst, src)`, which wraps the HOP stream twice so one wrapper's
  * queue is never read (memory grows with every byte relayed), and which never
- * pauses its source (PITFALLS 10b).
+ * pauses its source.
  *
  * Each direction: `message` → `dst.send()`; when `dst.writeBufferLength`
  * passes the high-water mark the source is paused (yamux then stops granting
@@ -55,7 +55,8 @@ function toBytes (data: any): Uint8Array {
  * on `dst`'s `idle` event, in a microtask: `idle` fires inside `dst`'s send
  * loop, where a `send()` is queued but not flushed. A pause asked for while
  * `resume()` dispatches is re-applied afterwards (the `resume()` bug,
- * PITFALLS 8). A FIN travels as a FIN; a reset, or a close without FIN (a
+ * @libp2p/utils 7.4 re-opens the window even when a listener paused during
+ * its dispatch). A FIN travels as a FIN; a reset, or a close without FIN (a
  * dead connection), resets the other side, so no end ever sees a truncated
  * stream as a clean EOF.
  */

@@ -79,6 +79,24 @@ describe('stream kicker (lost-wakeup watchdog)', () => {
     assert.equal(c.stream.drains, 0)
   })
 
+  it('walks below a relayed connection onto the connection that carries its circuit', async () => {
+    // relayed: tunnel stream → Noise of the relayed connection → the circuit's yamux stream,
+    // which rides the relay connection: its Noise → TCP → socket
+    const lower = chain()
+    const circuit = new Layer()
+    circuit.sendWindowCapacity = 1024 // a yamux stream with window left; no stream/socket of its own
+    ;(lower.target.connection as any).streams = [circuit]
+    const relayedNoise = new Layer(); relayedNoise.stream = circuit
+    const tunnel = new Layer(); tunnel.writeBufferLength = 1000; tunnel.writableNeedsDrain = true
+    relayedNoise.writableNeedsDrain = true
+    circuit.writableNeedsDrain = true
+    lower.noise.writableNeedsDrain = true // stuck although TCP below it is free
+    const relayed: any = { multiplexer: '/yamux/1.0.0', muxer: { maConn: relayedNoise }, streams: [tunnel] }
+    make(10).watch([{ stream: tunnel as any, connection: relayed, connections: () => [relayed, lower.target.connection as any] }])
+    assert.ok(await until(() => lower.noise.drains > 0), 'the relay connection\'s Noise drain replayed')
+    assert.deepEqual([tunnel.drains, relayedNoise.drains, circuit.drains], [0, 0, 0])
+  })
+
   it('leaves real backpressure alone: a full socket, or no yamux send window', async () => {
     const c = chain()
     c.stream.writableNeedsDrain = true

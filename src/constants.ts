@@ -43,7 +43,7 @@ export const YAMUX_MAX_FRAME_PAYLOAD = 256 * 1024
 export const YAMUX_MAX_WINDOW = 6 * 1024 * 1024
 /** yamux: send a WINDOW_UPDATE once this fraction of the receive window is consumed (stock yamux 8: after every frame). */
 export const YAMUX_WINDOW_UPDATE_FRACTION = 0.5
-/** yamux: read buffer a paused stream may hold before it is reset; ≥ 2 windows for the `resume()` bug (PITFALLS 8), < 16 MiB for Noise. */
+/** yamux: read buffer a paused stream may hold before it is reset; ≥ 2 windows for the `resume()` bug (yamux keeps granting window to a stream paused during `resume()`'s dispatch), < 16 MiB for Noise. */
 export const YAMUX_MAX_READ_BUFFER = 15 * 1024 * 1024
 /** yamux: per-stream write buffer cap; our proxy stops reading its source well before this. */
 export const YAMUX_MAX_WRITE_BUFFER = 64 * 1024 * 1024
@@ -52,15 +52,29 @@ export const MAX_STREAMS_PER_CONNECTION = 4096
 /** Streams per service protocol per connection. */
 export const MAX_STREAMS_PER_PROTOCOL = 2048
 
+/** Streams a muxer accepts before the protocol is negotiated (yamux and WebRTC). */
+export const MAX_EARLY_STREAMS = 64
+/** Ping service: concurrent inbound and outbound ping streams per connection. */
+export const PING_MAX_STREAMS = 64
+
+/** Home/client node: default connection limit (connection manager). */
+export const NODE_MAX_CONNECTIONS = 1024
+/** Home/client node: connections still in their handshake at once; more are refused at accept. */
+export const NODE_MAX_PENDING_CONNECTIONS = 64
+/** Home/client node: new inbound connections per second from one IP address; more are refused at accept. */
+export const NODE_CONNECTIONS_PER_HOST_PER_SECOND = 20
+
 /** Proxy: pause the TCP source when the stream's write buffer passes this many bytes. */
 export const PROXY_HIGH_WATER_MARK = 1024 * 1024
-/** Idle timeout for a tunnel stream (ms); 0 disables it. SSH sessions may idle for hours. */
-export const TUNNEL_INACTIVITY_TIMEOUT = 0
 
 /** Relay: maximum concurrent reservations. */
 export const RELAY_MAX_RESERVATIONS = 1024
 /** Relay: reservation TTL (ms). */
 export const RELAY_RESERVATION_TTL = 2 * 60 * 60 * 1000
+/** Circuit relay: HOP and STOP streams open at once (the stock relay server's and the circuit transport's limits). */
+export const RELAY_MAX_HOP_STREAMS = 4096
+/** Circuit relay transport: how long a node waits for a relay to grant a reservation (ms). */
+export const RESERVATION_COMPLETION_TIMEOUT = 10_000
 /** Relay: default connection limit per relay (connection manager). */
 export const RELAY_MAX_CONNECTIONS = 4096
 /** Relay: connections still in their handshake (TCP accepted, Noise not done) at once; more are refused at accept. */
@@ -89,8 +103,6 @@ export const RESERVATION_REPORT_INTERVAL = 60_000
 
 /** Dial timeout for one path (ms). */
 export const DIAL_TIMEOUT = 10_000
-/** How long a dialer waits for a relayed connection before giving up (ms). */
-export const RELAY_DIAL_TIMEOUT = 10_000
 
 /** Direct upgrade: how long to wait for identify on a relayed connection (the remote's addresses) (ms). */
 export const DIRECT_UPGRADE_IDENTIFY_TIMEOUT = 5000
@@ -128,12 +140,23 @@ export const DEFAULT_RELAY_LISTEN = ['/ip4/0.0.0.0/tcp/7777', '/ip4/0.0.0.0/tcp/
 export const NAME_CACHE_TTL = 5 * 60 * 1000
 /** Negative name cache TTL (ms). */
 export const NAME_NEGATIVE_CACHE_TTL = 10 * 1000
+/** Naming: time limit of one relay-registry or DHT name lookup, and of a name registration (ms). */
+export const NAME_LOOKUP_TIMEOUT = 5000
+/** Naming: pause between two DHT queries while a lookup waits for an answer (ms). */
+export const DHT_RETRY_PAUSE = 100
+
+/** Request/response protocols (`wire/json-exchange.ts`): largest JSON message accepted (bytes). */
+export const MAX_JSON_MESSAGE = 64 * 1024
+/** Request/response protocols: how long a request waits for its reply (ms). */
+export const JSON_REPLY_TIMEOUT = 10_000
+/** Request/response protocols: concurrent inbound request streams per connection and protocol. */
+export const JSON_MAX_INBOUND_STREAMS = 256
 
 /** Virtual IPs: the network that peers are mapped into (`10.64.0.0/16`). */
 export const VIP_NETWORK = '10.64.0.0'
 /** Virtual IPs: prefix length of {@link VIP_NETWORK}. */
 export const VIP_PREFIX_LENGTH = 16
-/** Virtual IPs: addresses never handed to a peer (`10.64.0.1` is the future TUN interface's own address). */
+/** Virtual IPs: addresses never handed to a peer (`10.64.0.1` is the TUN interface's own address, `gateway.tun`). */
 export const VIP_RESERVED = ['10.64.0.1']
 /** Virtual IPs: the table file in the config directory. */
 export const VIP_TABLE_FILE = 'vip-table.json'
@@ -183,7 +206,7 @@ export const STUN_RESCAN_INTERVAL = 30_000
 /** Nodes: how long a STUN check waits for an answer (ms); the request is re-sent at 0.5 s and 1.5 s (RFC 5389 RTO). */
 export const STUN_PROBE_TIMEOUT = 2500
 
-/** Paths: how long one background attempt at a direct UDP (WebRTC) connection may take (ms); above libp2p's 6 s per-address timeout (PITFALLS 18). */
+/** Paths: how long one background attempt at a direct UDP (WebRTC) connection may take (ms); above libp2p's 6 s per-address timeout, which a relay-signalled dial (signalling, ICE, DTLS, SCTP) can exceed. */
 export const DIRECT_UPGRADE_TIMEOUT = 15_000
 /** Paths: first retry delay of the direct-path upgrade (ms). */
 export const DIRECT_UPGRADE_RETRY_MIN = 2_000
@@ -213,8 +236,6 @@ export const CONTROL_TUNNEL_UPGRADE = 'peerup-tunnel/1'
 export const CONTROL_REQUEST_TIMEOUT = 30_000
 /** Control API: the daemon pauses a client's input when the tunnel's local read buffer passes this many bytes. */
 export const CONTROL_HIGH_WATER_MARK = 256 * 1024
-/** Metrics listener (`daemon.metrics_listen`): off unless set; this is the conventional address. */
-export const METRICS_LISTEN_EXAMPLE = '127.0.0.1:9464'
 
 /** TUN mode: the protocol of the per-peer IP packet stream. */
 export const TUN_PROTOCOL = '/peerup/ip/1.0.0'

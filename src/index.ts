@@ -6,94 +6,134 @@
  * (peer IDs in `authorized_keys`).
  *
  * The relay, the home node, the client and the CLI are thin entrypoints over
- * this API.
+ * this API. The exports below are grouped: identity and auth, config, node,
+ * paths, services and tunnels, naming, gateways, TUN, relay, control and
+ * metrics, errors and constants. Wire codecs (DNS, SOCKS5 framing, STUN,
+ * IP packets, TUN frames, JSON request/response) stay inside their modules.
  *
  * @example
+ *
+ * A home node that exposes its config's services, and a client that reaches
+ * one of them (two config directories made by `peerup init`):
  *
  * ```ts
  * import 'peerup/polyfill' // first, on Node 20
  * import { loadConfig, createPeerupNode } from 'peerup'
  *
- * const node = await createPeerupNode({ config: loadConfig('home.yaml') })
- * await node.start()
- * // the config's services are exposed; reservations are kept on its relays
- * const { rtt, path } = await node.ping('home.grewal')
- * console.log(rtt, path)
+ * const home = await createPeerupNode({ config: loadConfig('home/config.yaml') })
+ * await home.start() // serves its services, keeps reservations on its relays
+ *
+ * const client = await createPeerupNode({ config: loadConfig('laptop/config.yaml'), serve: false, listen: [] })
+ * await client.start()
+ * const { rtt, path } = await client.ping('home.grewal')
+ * console.log(`rtt ${rtt} ms over ${path.class}`)
+ * // 127.0.0.1:2222 now reaches the home node's `ssh` service
+ * const proxy = await client.proxy('home.grewal', 'ssh', 2222)
+ *
+ * await proxy.close()
+ * await client.stop()
+ * await home.stop()
  * ```
  */
 import './polyfill.js'
 
+// --- errors and constants ----------------------------------------------------
 export * from './errors.js'
 export * as constants from './constants.js'
-export { writeFileAtomic, type AtomicWriteOptions } from './config/atomic-write.js'
-export { assertPrivateFile } from './auth/file-mode.js'
+
+// --- identity and auth: keys, authorized_keys, the gater ----------------------
 export { generateIdentityFile, loadIdentityFile, peerIdOf, parsePeerId } from './auth/identity.js'
+export { assertPrivateFile } from './auth/file-mode.js'
 export {
   parseAuthorizedKeys, formatProblems, createAuthorizedKeys, addAuthorizedKey, removeAuthorizedKey, KNOWN_ATTRIBUTES,
-  type AuthorizedKey, type AuthorizedKeys, type AuthorizedKeysInit, type AuthorizedKeysProblem, type ParsedAuthorizedKeys
+  type AuthorizedKey, type AuthorizedKeys, type AuthorizedKeysEvents, type AuthorizedKeysInit, type AuthorizedKeysProblem, type ParsedAuthorizedKeys
 } from './auth/authorized-keys.js'
-export { createConnectionGater, type ConnectionGaterInit, type PeerPolicy } from './auth/gater.js'
 export { createAllowLists, type AllowLists, type AllowListsInit, type AllowListsEvents } from './auth/allow-lists.js'
+export { createConnectionGater, type ConnectionGaterInit, type PeerPolicy } from './auth/gater.js'
 export { createNodeAuth, serviceListFiles, type NodeAuth, type NodeAuthInit, type NodeAuthComponents, type AuthEvent } from './auth/node-auth.js'
-export { configSchema, namesFileSchema, relayAddressProblem, LABEL_RE, type PeerupConfig, type ServiceConfig, type NamesFile } from './config/schema.js'
-export { loadYamlFile, nearest } from './config/yaml-file.js'
-export { loadConfig, findConfigFile, peerupHome, type LoadedConfig } from './config/load.js'
-export { createNetwork, type NetworkInit, type PeerupLibp2p, type RelayLimits } from './network/network.js'
-export { holdStream, spliceSocketStream, type HeldStream, type SpliceOptions, type TunnelStats } from './tunnels/proxy.js'
+
+// --- config: the YAML files of a config directory ------------------------------
 export {
-  createServiceRegistry, serviceProtocol, assertServiceName, parseHostPort,
-  type ServiceDefinition, type ServiceRegistry, type ActiveTunnel
-} from './services/service-registry.js'
+  configSchema, namesFileSchema, serviceSchema, gatewaySchema, socksGatewaySchema, dnsGatewaySchema, tunGatewaySchema, relayAddressProblem, LABEL_RE,
+  type PeerupConfig, type ServiceConfig, type NamesFile, type GatewayConfig
+} from './config/schema.js'
+export { loadConfig, findConfigFile, peerupHome, udpDisabledByEnv, DISABLE_UDP_ENV, type LoadedConfig } from './config/load.js'
+export { loadYamlFile } from './config/yaml-file.js'
+export { editYamlFile, addServiceToConfig, removeServiceFromConfig, setServiceAuthorizedKeys, addNameToFile, removeNameFromFile } from './config/edit.js'
+export { initConfigDir, type InitConfigOptions, type InitResult } from './config/init.js'
+export { writeFileAtomic, type AtomicWriteOptions } from './config/atomic-write.js'
+
+// --- node: a home, client or gateway node, and the libp2p it runs on ----------
+export { createPeerupNode, type PeerupNode, type PeerupNodeInit, type TunnelOptions, type OpenedTunnel, type TcpProxy } from './node/node.js'
+export { pingSeries, type PingSeriesOptions, type PingReply } from './node/ping-series.js'
+export {
+  createReservationWatchdog, type ReservationWatchdog, type ReservationWatchdogInit, type ReservationState, type ReservationEvents
+} from './node/reservation-watchdog.js'
+export { createNetwork, type NetworkInit, type PeerupLibp2p, type RelayLimits } from './network/network.js'
+export {
+  loadUdpTransport, udpTransportStatus, stunServersFromRelays, normalizeStunUrl, type UdpTransportStatus, type UdpTransportOptions, type WebRTCFactory
+} from './network/udp-transport.js'
+export { createStreamKicker, type StreamKicker, type StreamKickerInit, type KickTarget } from './network/patches/stream-kick.js'
+
+// --- paths: how a peer is reached (direct TCP, direct UDP, relayed) -------------
 export { connectToPeer, pathOf, describePath, describeLimits, isRelayedAddr, isUdpDirectAddr, type PathInfo, type PathClass, type PathPreference, type ConnectOptions, type DialTarget } from './paths/dialer.js'
 export { createPathManager, type PathManager, type PathManagerInit, type PathEvent, type PathPolicy, type PeerPathState } from './paths/path-manager.js'
-export { loadUdpTransport, udpTransportStatus, stunServersFromRelays, normalizeStunUrl, type UdpTransportStatus } from './network/udp-transport.js'
-export { createStunServer, parseBindingRequest, bindingResponse, type StunServer, type StunServerInit, type StunStats } from './relay/stun-server.js'
-export { createReservationWatchdog, type ReservationWatchdog, type ReservationState, type ReservationEvents } from './node/reservation-watchdog.js'
-export { checkStunServers, stunCheckProblem, bindingRequest, parseBindingSuccess, type StunCheck, type StunCheckOptions } from './paths/stun-probe.js'
-export { stunBindAddresses, localAddresses } from './relay/stun-addresses.js'
+export { createDirectUpgrader, directCandidates, type DirectUpgrader, type DirectUpgraderInit } from './paths/direct-upgrade.js'
+export { checkStunServers, stunCheckProblem, type StunCheck, type StunCheckOptions } from './paths/stun-probe.js'
+
+// --- services and tunnels: exposing TCP services, splicing bytes ---------------
+export {
+  createServiceRegistry, serviceProtocol, assertServiceName, parseHostPort,
+  type ServiceDefinition, type ServiceRegistry, type ServiceRegistryComponents, type ActiveTunnel
+} from './services/service-registry.js'
+export { serveCatalogue, fetchCatalogue, serviceForPort, CONVENTIONAL_PORTS, type CatalogueEntry, type ServeCatalogueOptions } from './services/service-catalogue.js'
+export { holdStream, spliceSocketStream, socketEnd, type HeldStream, type LocalEnd, type SpliceOptions, type TunnelStats } from './tunnels/proxy.js'
+export { spliceStreams, type StreamSpliceOptions, type StreamSpliceResult } from './tunnels/stream-splice.js'
+export {
+  createOutboundTunnels, type OutboundTunnels, type OutboundTunnelsComponents, type OutboundTunnel, type TrackedTunnel, type TunnelOrigin
+} from './tunnels/outbound-tunnels.js'
+
+// --- naming: `host.network` → peer ID ------------------------------------------
 export { parseName, type ParsedName } from './naming/name.js'
 export { resolveChain, type NameResolver, type ResolvedName, type NameSource, type ChainResult } from './naming/resolver.js'
 export { localFileResolver, readNamesFile, type LocalName, type LocalFileResolverInit } from './naming/local-file-resolver.js'
-export { peerIdResolver } from './naming/peer-id-resolver.js'
-export { createPeerupNode, type PeerupNode, type PeerupNodeInit, type TunnelOptions, type OpenedTunnel, type TcpProxy } from './node/node.js'
-export { createRelayServer, type RelayServer, type RelayServerInit, type RelayStatus } from './relay/relay-server.js'
-export { serveStatusSocket, queryStatusSocket, type StatusSocket, type StatusSocketInit } from './relay/status-socket.js'
-export { processStats, openFds, type ProcessStats } from './metrics/process-stats.js'
-export { pingSeries, type PingSeriesOptions, type PingReply } from './node/ping-series.js'
-export { createDirectUpgrader, directCandidates, type DirectUpgrader, type DirectUpgraderInit } from './paths/direct-upgrade.js'
-export { editYamlFile, addServiceToConfig, removeServiceFromConfig, setServiceAuthorizedKeys, addNameToFile, removeNameFromFile } from './config/edit.js'
-export { initConfigDir, type InitConfigOptions, type InitResult } from './config/init.js'
 export { relayResolver, registerName, type RelayResolverInit } from './naming/relay-resolver.js'
-export { cachedResolver, type CachedResolverInit } from './naming/cached-resolver.js'
-export { startNameRegistry, readRegistryFile, removeFromRegistryFile, type NameRegistry, type RegisteredName } from './relay/name-registry.js'
-export { serveCatalogue, fetchCatalogue, serviceForPort, CONVENTIONAL_PORTS, type CatalogueEntry } from './services/service-catalogue.js'
-export { requestJson, serveJson, MAX_JSON_MESSAGE } from './wire/json-exchange.js'
 export { dhtResolver, findPeerAddrs, type DhtResolverInit } from './naming/dht-resolver.js'
-export { hopServer, HOP_PROTOCOL, STOP_PROTOCOL, type HopServer, type HopServerInit, type HopStats, type HopReservation } from './relay/hop/hop-server.js'
-export { spliceStreams, type StreamSpliceOptions, type StreamSpliceResult } from './tunnels/stream-splice.js'
-export { createVirtualIpTable, type VirtualIpTable, type VirtualIpTableInit, type VirtualIpEntry } from './gateway/virtual-ip.js'
+export { cachedResolver, type CachedResolverInit } from './naming/cached-resolver.js'
+export { peerIdResolver } from './naming/peer-id-resolver.js'
+
+// --- gateways: SOCKS5 and DNS on this host, virtual IPs -------------------------
+export { startGateways, type GatewayOptions, type Gateways } from './gateway/gateway.js'
 export { createSocksGateway, SOCKS_REPLY, type SocksGateway, type SocksGatewayInit, type SocksGatewayComponents } from './gateway/socks5/server.js'
 export { createDnsGateway, type DnsGateway, type DnsGatewayInit, type DnsGatewayComponents } from './gateway/dns/server.js'
-export { parseDnsQuery, encodeDnsAnswer, DNS_TYPE, DNS_CLASS, DNS_RCODE, type DnsQuery, type ParsedDnsQuery, type DnsAnswer, type DnsRecord } from './gateway/dns/message.js'
-export { forwardDnsQuery, systemDnsServers, parseDnsServer, type DnsServerAddress, type ForwardOptions } from './gateway/dns/forwarder.js'
-export { startGateways, type GatewayOptions, type Gateways } from './gateway/gateway.js'
-export { socksGatewaySchema, dnsGatewaySchema, gatewaySchema, type GatewayConfig } from './config/schema.js'
-export { tunGatewaySchema } from './config/schema.js'
+export { type DnsServerAddress } from './gateway/dns/forwarder.js'
+export { createVirtualIpTable, type VirtualIpTable, type VirtualIpTableInit, type VirtualIpEntry } from './gateway/virtual-ip.js'
+
+// --- TUN: a layer-3 mesh on the virtual-IP network (Linux) ----------------------
 export {
-  startTunMode, type TunMode, type TunModeInit, type TunModeComponents, type TunAllowList, type TunEvent, type TunStats, type TunDropReason
+  startTunMode, type TunMode, type TunModeInit, type TunModeComponents, type TunAllowList, type TunEvent, type TunStats, type TunDropReason, type TunPeer
 } from './tun/tun-mode.js'
 export { openTunDevice, type TunDevice, type TunDeviceInit } from './tun/tun-device.js'
-export { configureInterface, removeInterface, type InterfaceConfig } from './tun/interface-config.js'
+export { type InterfaceConfig } from './tun/interface-config.js'
 export { createPeerLinks, type PeerLinks, type PeerLinksInit, type PeerLinksComponents, type SendResult } from './tun/peer-links.js'
-export { checkInbound, routeOutbound, type InboundVerdict, type OutboundRoute } from './tun/crypto-key-routing.js'
-export { parseIpv4, icmpUnreachable, internetChecksum, ipv4ToInt, intToIpv4, ipVersion, IP_PROTOCOL, ICMP_UNREACHABLE, type Ipv4Header } from './tun/ip-packet.js'
-export { encodeFrames, createFrameDecoder, FRAME_HEADER, MAX_FRAME_PACKET, type FrameDecoder } from './tun/packet-framing.js'
-export { dumpState, registerState } from './metrics/debug-state.js'
+
+// --- relay: the relay server, its name registry, STUN and status socket ---------
+export { createRelayServer, type RelayServer, type RelayServerInit, type RelayStatus } from './relay/relay-server.js'
+export { type HopStats } from './relay/hop/hop-server.js'
+export { startNameRegistry, readRegistryFile, removeFromRegistryFile, type NameRegistry, type NameRegistryInit, type RegisteredName } from './relay/name-registry.js'
+export { createStunServer, type StunServer, type StunServerInit, type StunStats } from './relay/stun-server.js'
+export { serveStatusSocket, queryStatusSocket, type StatusSocket, type StatusSocketInit } from './relay/status-socket.js'
+
+// --- control and metrics: the daemon's socket API, status, Prometheus -----------
 export { createControlServer, type ControlServer, type ControlServerInit } from './control/server.js'
-export { createControlClient, tunnelStdio, DaemonError, type ControlClient, type ControlClientInit, type ControlTunnel, type ControlTunnelOptions, type ControlTunnelStats, type ControlConnectResult } from './control/client.js'
+export {
+  createControlClient, tunnelStdio, DaemonError,
+  type ControlClient, type ControlClientInit, type ControlTunnel, type ControlTunnelOptions, type ControlTunnelStats, type ControlConnectResult
+} from './control/client.js'
 export { createDaemonProxy, type DaemonProxy, type DaemonProxyInit } from './control/daemon-proxy.js'
-export { createOutboundTunnels, type OutboundTunnels, type OutboundTunnel, type TrackedTunnel, type TunnelOrigin } from './tunnels/outbound-tunnels.js'
 export { controlSocketPath } from './control/socket-path.js'
-export { createNodeMetrics, renderPrometheus, type NodeMetrics, type MetricsSnapshot, type MetricFamily, type TunnelDirection } from './metrics/node-metrics.js'
-export { buildStatus, buildMetrics, type DaemonStatus, type PeerStatus, type TunnelStatus, type GatewayStatus } from './control/status.js'
+export { buildStatus, buildMetrics, type DaemonStatus, type PeerStatus, type TunnelStatus, type GatewayStatus, type TunStatus, type StatusSources } from './control/status.js'
 export { peerLabels, type PeerLabel } from './control/peer-labels.js'
+export { createNodeMetrics, renderPrometheus, type NodeMetrics, type MetricsSnapshot, type MetricFamily, type TunnelDirection } from './metrics/node-metrics.js'
+export { processStats, openFds, type ProcessStats, type ProcessStatsOptions } from './metrics/process-stats.js'
+export { dumpState } from './metrics/debug-state.js'

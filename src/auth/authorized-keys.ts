@@ -230,9 +230,10 @@ export function createAuthorizedKeys (init: AuthorizedKeysInit): AuthorizedKeys 
 }
 
 /**
- * Add (or update the comment of) a peer in an authorized_keys file, keeping
+ * Add a peer to an authorized_keys file, keeping
  * every other line and comment as it is; written atomically with mode 0600.
- * Returns false when the peer was already present.
+ * Returns false, and changes nothing (not its comment, not its expiry), when
+ * the peer is already present: remove it first to change its line.
  */
 export function addAuthorizedKey (file: string, peerId: string, options: { comment?: string, expires?: string } = {}): boolean {
   const id = parsePeerId(peerId).toString()

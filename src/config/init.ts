@@ -1,7 +1,9 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { writeFileAtomic } from './atomic-write.js'
-import { DEFAULT_NODE_PORT, DEFAULT_RELAY_LISTEN, INIT_NODE_LISTEN } from '../constants.js'
+import {
+  DEFAULT_NODE_PORT, DEFAULT_RELAY_LISTEN, INIT_NODE_LISTEN, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER, RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_RESERVATIONS
+} from '../constants.js'
 import { AlreadyExistsError, UsageError } from '../errors.js'
 import { generateIdentityFile, peerIdOf } from '../auth/identity.js'
 import { configSchema, relayAddressProblem } from './schema.js'
@@ -81,10 +83,10 @@ function template (o: InitConfigOptions): string {
   if (o.role === 'relay') {
     lines.push(
       'relay:',
-      '  max_reservations: 1024',
-      '  max_circuits: 1024            # circuits open at once; on a 1 GB VPS use ~48 (docs/RELAY.md)',
-      '  max_circuits_per_peer: 64',
-      '  max_circuits_per_peer_per_second: 20',
+      `  max_reservations: ${RELAY_MAX_RESERVATIONS}`,
+      `  max_circuits: ${String(RELAY_MAX_CIRCUITS).padEnd(15)} # circuits open at once; on a 1 GB VPS use ~48 (docs/RELAY.md)`,
+      `  max_circuits_per_peer: ${RELAY_MAX_CIRCUITS_PER_PEER}`,
+      `  max_circuits_per_peer_per_second: ${RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND}`,
       '  limits: {}                  # members get no data/duration limit; set data_bytes / duration_seconds to cap'
     )
   }

@@ -2,7 +2,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import {
   DNS_LISTEN, DNS_SUFFIXES, DNS_TTL, DNS_UPSTREAM, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
-  RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_PENALTY, RELAY_STATUS_SOCKET,
+  RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_PENALTY, RELAY_RESERVATION_TTL, RELAY_STATUS_SOCKET, SHUTDOWN_GRACE,
   SOCKS_HANDSHAKE_TIMEOUT, SOCKS_LISTEN, SOCKS_MAX_CONNECTIONS, STUN_PORT, STUN_RATE_BURST, STUN_RATE_PER_SECOND, TUN_INTERFACE, TUN_MTU
 } from '../constants.js'
 
@@ -90,8 +90,8 @@ export const pathsSchema = z.strictObject({
 
 /** The `relay:` section (relay role). */
 export const relayServerSchema = z.strictObject({
-  max_reservations: z.number().int().positive().default(1024),
-  reservation_ttl_seconds: z.number().int().positive().default(7200),
+  max_reservations: z.number().int().positive().default(RELAY_MAX_RESERVATIONS),
+  reservation_ttl_seconds: z.number().int().positive().default(RELAY_RESERVATION_TTL / 1000),
   name_registry: z.boolean().default(true),
   engine: z.enum(['peerup', 'stock']).default('peerup'),
   registry_file: z.string().min(1).default('names-registry.json'),
@@ -122,7 +122,7 @@ export const relayServerSchema = z.strictObject({
 
 /** The `daemon:` section. */
 export const daemonSchema = z.strictObject({
-  shutdown_grace_seconds: z.number().min(0).default(10),
+  shutdown_grace_seconds: z.number().min(0).default(SHUTDOWN_GRACE / 1000),
   allow_hosts: z.array(z.string()).default([]),
   /** Serve Prometheus `/metrics` on this TCP address too (off by default; the control socket always serves it). */
   metrics_listen: hostPort.optional()
@@ -179,7 +179,7 @@ export const configSchema = z.strictObject({
   services: z.record(label, serviceSchema).default({}),
   relay: relayServerSchema.optional(),
   paths: pathsSchema.default({ prefer: 'direct', udp: true }),
-  daemon: daemonSchema.default({ shutdown_grace_seconds: 10, allow_hosts: [] }),
+  daemon: daemonSchema.default({ shutdown_grace_seconds: SHUTDOWN_GRACE / 1000, allow_hosts: [] }),
   gateway: z.preprocess(emptyIsDefaults, gatewaySchema.optional())
 })
 

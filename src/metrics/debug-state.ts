@@ -13,9 +13,9 @@ export function registerState (key: string, describe: () => unknown): () => void
   return () => { providers.delete(key) }
 }
 
-/** Describe the process (memory, heap, open descriptors) and every registered object. */
+/** Describe the process (memory, heap after a full GC when Node runs with `--expose-gc`, open descriptors) and every registered object: an operator's on-demand dump, never a scrape. */
 export function dumpState (): Record<string, unknown> {
-  const out: Record<string, unknown> = { process: processStats() }
+  const out: Record<string, unknown> = { process: processStats({ collectGarbage: true }) }
   for (const [k, f] of providers) {
     try { out[k] = f() } catch (err: any) { out[k] = `error: ${err.message}` }
   }

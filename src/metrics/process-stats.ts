@@ -31,14 +31,27 @@ export function openFds (): number | null {
   }
 }
 
+/** Options of {@link processStats}. */
+export interface ProcessStatsOptions {
+  /**
+   * Run a full garbage collection first, when Node runs with `--expose-gc`,
+   * so heap figures taken at different times compare (leak hunts, soak
+   * tests). Without `--expose-gc` it does nothing. Never set it on a path
+   * that runs on every scrape: a full GC stops the process for the length of
+   * a heap walk.
+   *
+   * @default false
+   */
+  collectGarbage?: boolean
+}
+
 /**
- * Current {@link ProcessStats}. When Node runs with `--expose-gc`, a full
- * garbage collection runs first, so heap figures taken at different times
- * compare (leak hunts, soak tests); without it nothing extra happens.
+ * Current {@link ProcessStats}: the heap as it is, unless
+ * `options.collectGarbage` asks for a full GC first.
  */
-export function processStats (): ProcessStats {
+export function processStats (options: ProcessStatsOptions = {}): ProcessStats {
   const gc = (globalThis as any).gc
-  if (typeof gc === 'function') gc()
+  if (options.collectGarbage === true && typeof gc === 'function') gc()
   const m = process.memoryUsage()
   return {
     rssMiB: r1(m.rss),

@@ -9,12 +9,15 @@ import { announceableAddrs } from './loopback-addrs.js'
 import { isMeshAddress } from './mesh-range.js'
 import { installWebSocket } from '../polyfill.js'
 import { hopServer } from '../relay/hop/hop-server.js'
-import { cheapNoiseLengthDecoder, corkedTcp, yamuxFlowControl } from './patches/transport-tuning.js'
+import { streamKicker } from './patches/stream-kick.js'
+import { corkedTcp, noiseLengthDecoderPatch, yamuxFlowControl } from './patches/transport-tuning.js'
 import { holdUdpTransportWhileRunning, loadUdpTransport } from './udp-transport.js'
 import {
-  DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, UDP_MAX_READ_BUFFER, MAX_STREAMS_PER_CONNECTION, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
-  RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_PENALTY, RELAY_RESERVATION_TTL,
-  UPNP_DESCRIPTION, YAMUX_INITIAL_WINDOW, YAMUX_MAX_READ_BUFFER, YAMUX_MAX_WINDOW, YAMUX_MAX_WRITE_BUFFER
+  DEFAULT_NODE_LISTEN, DIRECT_UPGRADE_TIMEOUT, KAD_PROTOCOL, MAX_EARLY_STREAMS, MAX_STREAMS_PER_CONNECTION, NODE_CONNECTIONS_PER_HOST_PER_SECOND, NODE_MAX_CONNECTIONS,
+  NODE_MAX_PENDING_CONNECTIONS, PING_MAX_STREAMS, RELAY_CONNECTIONS_PER_HOST_PER_SECOND, RELAY_MAX_CIRCUITS, RELAY_MAX_CIRCUITS_PER_PEER,
+  RELAY_MAX_CIRCUITS_PER_PEER_PER_SECOND, RELAY_MAX_CONNECTIONS, RELAY_MAX_HOP_STREAMS, RELAY_MAX_PENDING_CONNECTIONS, RELAY_MAX_RESERVATIONS, RELAY_PENALTY,
+  RELAY_RESERVATION_TTL, RESERVATION_COMPLETION_TIMEOUT, UDP_MAX_READ_BUFFER, UPNP_DESCRIPTION, YAMUX_INITIAL_WINDOW, YAMUX_MAX_READ_BUFFER, YAMUX_MAX_WINDOW,
+  YAMUX_MAX_WRITE_BUFFER
 } from '../constants.js'
 import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
 
@@ -59,7 +62,8 @@ export interface NetworkInit {
     /**
      * `peerup`: our HOP server with a bounded, backpressured splice;
      * `stock`: js-libp2p's circuitRelayServer (leaks ~1.2× the bytes relayed,
-     * PITFALLS 10b; kept for comparison in the benchmark).
+     * its `pipe()` wraps the HOP stream twice and never reads one wrapper; kept
+     * for comparison in the benchmark).
      *
      * @default 'peerup'
      */
@@ -166,7 +170,9 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
   const relay = init.relayServer !== false && init.relayServer != null ? init.relayServer : undefined
   const services: Record<string, any> = {
     identify: identify({ runOnLimitedConnection: true }),
-    ping: ping({ runOnLimitedConnection: true, maxInboundStreams: 64, maxOutboundStreams: 64 })
+    ping: ping({ runOnLimitedConnection: true, maxInboundStreams: PING_MAX_STREAMS, maxOutboundStreams: PING_MAX_STREAMS }),
+    // this node's lost-wakeup watchdog for tunnel and circuit streams (patches/stream-kick.ts)
+    streamKicker: streamKicker()
   }
   if (relay != null && relay.engine !== 'stock') {
     const gater = init.connectionGater
@@ -193,9 +199,9 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
         ...(limits.dataBytes != null ? { defaultDataLimit: limits.dataBytes } : {}),
         ...(limits.durationMs != null ? { defaultDurationLimit: limits.durationMs } : {})
       },
-      maxInboundHopStreams: 4096,
-      maxOutboundStopStreams: 4096,
-      maxOutboundHopStreams: 4096
+      maxInboundHopStreams: RELAY_MAX_HOP_STREAMS,
+      maxOutboundStopStreams: RELAY_MAX_HOP_STREAMS,
+      maxOutboundHopStreams: RELAY_MAX_HOP_STREAMS
     })
   } else {
     services.dcutr = dcutr()
@@ -223,15 +229,15 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
       portMappingDescription: UPNP_DESCRIPTION
     })
   }
-  const listen = [...(init.listen ?? ['/ip4/0.0.0.0/tcp/0'])]
+  const listen = [...(init.listen ?? DEFAULT_NODE_LISTEN)]
   const transports: any[] = [corkedTcp()]
   if (init.websockets ?? listen.some(isWebSocketAddr)) {
     await installWebSocket()
     const { webSockets } = await import('@libp2p/websockets')
     transports.push(webSockets())
   }
-  transports.push(circuitRelayTransport({ maxInboundStopStreams: 4096, maxOutboundStopStreams: 4096, reservationCompletionTimeout: 10_000 }))
-  const maxConnections = init.maxConnections ?? (relay != null ? RELAY_MAX_CONNECTIONS : 1024)
+  transports.push(circuitRelayTransport({ maxInboundStopStreams: RELAY_MAX_HOP_STREAMS, maxOutboundStopStreams: RELAY_MAX_HOP_STREAMS, reservationCompletionTimeout: RESERVATION_COMPLETION_TIMEOUT }))
+  const maxConnections = init.maxConnections ?? (relay != null ? RELAY_MAX_CONNECTIONS : NODE_MAX_CONNECTIONS)
   const extraTransports: any[] = []
   if (relay == null && init.udp !== false && init.udp != null) {
     const { factory } = await loadUdpTransport()
@@ -239,7 +245,7 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
       const iceServers = init.udp.stun.map(url => ({ urls: [url] }))
       extraTransports.push(factory({
         rtcConfiguration: () => ({ iceServers }),
-        maxEarlyStreams: 64,
+        maxEarlyStreams: MAX_EARLY_STREAMS,
         // WebRTC streams have no receive backpressure (@libp2p/webrtc sendResume is a no-op):
         // a paused tunnel keeps receiving, so give it room before the stream is reset
         dataChannel: { maxReadBufferLength: UDP_MAX_READ_BUFFER } as any
@@ -267,7 +273,7 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     streamMuxers: [yamuxFlowControl(yamux({
       maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
       maxOutboundStreams: MAX_STREAMS_PER_CONNECTION,
-      maxEarlyStreams: 64,
+      maxEarlyStreams: MAX_EARLY_STREAMS,
       streamOptions: {
         maxStreamWindowSize: YAMUX_MAX_WINDOW,
         maxReadBufferLength: YAMUX_MAX_READ_BUFFER,
@@ -278,16 +284,17 @@ export async function createNetwork (init: NetworkInit): Promise<PeerupLibp2p> {
     connectionGater: init.connectionGater,
     connectionManager: {
       maxConnections,
-      maxIncomingPendingConnections: init.maxPendingConnections ?? (relay != null ? RELAY_MAX_PENDING_CONNECTIONS : 64),
-      inboundConnectionThreshold: init.connectionsPerHostPerSecond ?? (relay != null ? RELAY_CONNECTIONS_PER_HOST_PER_SECOND : 20),
-      // a relay-signalled WebRTC dial (signalling, ICE, DTLS, SCTP) can exceed the 6 s default (PITFALLS 18)
+      maxIncomingPendingConnections: init.maxPendingConnections ?? (relay != null ? RELAY_MAX_PENDING_CONNECTIONS : NODE_MAX_PENDING_CONNECTIONS),
+      inboundConnectionThreshold: init.connectionsPerHostPerSecond ?? (relay != null ? RELAY_CONNECTIONS_PER_HOST_PER_SECOND : NODE_CONNECTIONS_PER_HOST_PER_SECOND),
+      // a relay-signalled WebRTC dial (signalling, ICE, DTLS, SCTP) can exceed libp2p's 6 s per-address default
       ...(extraTransports.length > 0 ? { addressDialTimeout: DIRECT_UPGRADE_TIMEOUT } : {}),
       allow: (init.allow ?? []).map(toAllowMultiaddr)
     },
     connectionMonitor: { enabled: true, abortConnectionOnPingFailure: false } as any,
     services
   }) as PeerupLibp2p
-  node.addEventListener('connection:open', (evt) => { cheapNoiseLengthDecoder(evt.detail) })
+  const patchNoise = noiseLengthDecoderPatch()
+  node.addEventListener('connection:open', (evt) => { patchNoise(evt.detail) })
   if (extraTransports.length > 0) holdUdpTransportWhileRunning(node)
   return node
 }

@@ -19,7 +19,8 @@ export interface UdpTransportStatus {
   reason?: string
 }
 
-type WebRTCFactory = (init?: { rtcConfiguration?: () => { iceServers: Array<{ urls: string[] }> }, maxEarlyStreams?: number, dataChannel?: Record<string, unknown> }) => (components: any) => any
+/** The `@libp2p/webrtc` transport factory, as {@link loadUdpTransport} hands it out. */
+export type WebRTCFactory = (init?: { rtcConfiguration?: () => { iceServers: Array<{ urls: string[] }> }, maxEarlyStreams?: number, dataChannel?: Record<string, unknown> }) => (components: any) => any
 
 let loaded: Promise<{ factory?: WebRTCFactory, status: UdpTransportStatus }> | undefined
 /** node-datachannel's `cleanup()`, once the addon has loaded. */
@@ -27,14 +28,26 @@ let cleanup: (() => void) | undefined
 /** Started libp2p nodes of this process that carry the transport. */
 let running = 0
 
+/** Options of {@link loadUdpTransport}. */
+export interface UdpTransportOptions {
+  /**
+   * Turn the transport off, with this reason (reported as the status's
+   * `reason`): the addon is not loaded. The library reads no environment
+   * variable: `loadConfig()` turns `PEERUP_DISABLE_UDP=1` into this.
+   *
+   * @default undefined (load it)
+   */
+  disabled?: string
+}
+
 /**
  * Load `@libp2p/webrtc` and its native addon once per process. Never
  * throws: a missing or broken addon yields `{ available: false, reason }`.
- * Set `PEERUP_DISABLE_UDP=1` to turn the transport off.
+ * `options.disabled` turns the transport off without loading anything.
  */
-export async function loadUdpTransport (): Promise<{ factory?: WebRTCFactory, status: UdpTransportStatus }> {
+export async function loadUdpTransport (options: UdpTransportOptions = {}): Promise<{ factory?: WebRTCFactory, status: UdpTransportStatus }> {
+  if (options.disabled != null) return { status: { available: false, reason: options.disabled } }
   loaded ??= (async () => {
-    if (process.env.PEERUP_DISABLE_UDP === '1') return { status: { available: false, reason: 'turned off by PEERUP_DISABLE_UDP=1' } }
     try {
       // importing it loads the native addon (node-datachannel/polyfill): this is what fails on an unsupported platform
       const mod = await import('@libp2p/webrtc')
@@ -72,8 +85,8 @@ export function holdUdpTransportWhileRunning (libp2p: { addEventListener: (type:
 }
 
 /** The status of the direct-UDP transport after {@link loadUdpTransport}. */
-export async function udpTransportStatus (): Promise<UdpTransportStatus> {
-  return (await loadUdpTransport()).status
+export async function udpTransportStatus (options: UdpTransportOptions = {}): Promise<UdpTransportStatus> {
+  return (await loadUdpTransport(options)).status
 }
 
 /**

@@ -449,7 +449,7 @@ class Node implements PeerupNode {
     const t = this.outbound.track({ target, service, peerId: opened.peerId, path: opened.path, origin: options.origin ?? 'api' })
     let clean = false
     try {
-      const stats = await spliceSocketStream(socket, opened.stream, { counters: t.counters, connection: opened.connection, connections: () => this.libp2p.getConnections() })
+      const stats = await spliceSocketStream(socket, opened.stream, { counters: t.counters, connection: opened.connection, connections: () => this.libp2p.getConnections(), kicker: this.libp2p.services.streamKicker })
       clean = stats.clean
       return stats
     } finally {
@@ -538,7 +538,7 @@ export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNod
   const relayIds = config.relays.map(r => multiaddr(r).getComponents().filter(c => c.name === 'p2p').pop()?.value).filter((x): x is string => x != null)
   const auth = createNodeAuth({ config: init.config, relayIds, onEvent: init.onAuthEvent })
   const stun = (config.network.stun ?? stunServersFromRelays(config.relays)).map(normalizeStunUrl)
-  const udpStatus = config.paths.udp ? (await loadUdpTransport()).status : { available: false, reason: 'turned off (paths.udp: false)' }
+  const udpStatus = config.paths.udp ? (await loadUdpTransport({ disabled: init.config.udpDisabled })).status : { available: false, reason: 'turned off (paths.udp: false)' }
   const metrics = createNodeMetrics()
   const listen = init.listen ?? config.network.listen ?? DEFAULT_NODE_LISTEN
   // WebSockets only when something here is a /ws address: a listener, or a relay to dial

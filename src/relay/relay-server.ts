@@ -134,12 +134,13 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
   let unregister: (() => void) | undefined
   const statusFile = relayCfg.status_socket === false ? undefined : path(relayCfg.status_socket)
   const stats = (): HopStats => (libp2p.services as any).relay?.stats?.() ?? { reservations: (libp2p.services as any).relay?.reservations?.size ?? 0, activeCircuits: 0, circuitsOpened: 0, circuitsRefused: 0, refusedByLimit: 0, peersPenalized: 0, bytesRelayed: 0, bytesInFlightCircuits: 0, pausedCircuits: 0 }
-  const status = (): RelayStatus => ({
+  // the status socket may GC first (with --expose-gc: comparable heap figures); a Prometheus scrape never does
+  const status = (gc = false): RelayStatus => ({
     peerId: libp2p.peerId.toString(),
     ...stats(),
     connections: libp2p.getConnections().length,
     peers: libp2p.getPeers().length,
-    process: processStats()
+    process: processStats({ collectGarbage: gc })
   })
   let stun: StunServer | undefined
   let stunError: string | undefined = relayCfg.stun.enabled ? undefined : 'turned off (relay.stun.enabled: false)'
@@ -152,7 +153,7 @@ export async function createRelayServer (init: RelayServerInit): Promise<RelaySe
     async start () {
       await Promise.resolve(libp2p.start()).catch((err: unknown) => { throw explainListenError(err, init.config, listen) })
       unregister = registerState('relay', status)
-      if (statusFile != null) statusSocket = await serveStatusSocket({ file: statusFile, describe: status })
+      if (statusFile != null) statusSocket = await serveStatusSocket({ file: statusFile, describe: () => status(true) })
       if (relayCfg.stun.enabled) {
         // nodes behind NAT learn their public UDP address here; without it the relay still relays
         try {

@@ -164,7 +164,7 @@ class Registry implements ServiceRegistry {
   }
 
   private onStream (def: ServiceDefinition, stream: Stream, connection: Connection): void {
-    // capture FIN/close synchronously, before any await (PITFALLS 6)
+    // capture FIN/close synchronously, before any await: a FIN that arrives before the listeners is lost
     const held = holdStream(stream)
     const peer = connection.remotePeer.toString()
     // defense in depth: re-check authorization before touching the local service
@@ -205,7 +205,7 @@ class Registry implements ServiceRegistry {
       socket.off('error', onConnectError)
       const metrics = this.components.metrics
       metrics?.tunnelOpened('inbound')
-      spliceSocketStream(socket, held, { signal: abort.signal, counters, connection, connections: () => this.components.libp2p.getConnections() })
+      spliceSocketStream(socket, held, { signal: abort.signal, counters, connection, connections: () => this.components.libp2p.getConnections(), kicker: this.components.libp2p.services.streamKicker })
         .then(stats => {
           log('tunnel %s from %s ended: %d in, %d out, %s', def.name, peer, stats.bytesToStream, stats.bytesFromStream, stats.clean ? 'clean' : 'reset')
           tunnelClean = stats.clean

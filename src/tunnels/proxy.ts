@@ -1,6 +1,6 @@
 import { logger } from '@libp2p/logger'
 import { describeStream, registerState, stateKey } from '../metrics/debug-state.js'
-import { kickStuckWrites } from '../network/patches/stream-kick.js'
+import { fallbackStreamKicker, type StreamKicker } from '../network/patches/stream-kick.js'
 import { PROXY_HIGH_WATER_MARK } from '../constants.js'
 import { TunnelResetError } from '../errors.js'
 import type { Connection, Stream } from '@libp2p/interface'
@@ -37,13 +37,19 @@ export interface SpliceOptions {
   connection?: Connection
   /** All of the node's connections, so the watchdog can see below relayed connections. */
   connections?: () => Connection[]
+  /**
+   * The node's lost-wakeup watchdog (`libp2p.services.streamKicker`).
+   *
+   * @default a process-wide fallback kicker
+   */
+  kicker?: StreamKicker
 }
 
 /**
  * A stream whose early events have been captured. Create it synchronously
  * at handler entry with {@link holdStream}, before any `await`, so a FIN or
  * reset that arrives while the local service is being dialed is not lost
- * (PITFALLS 6).
+ * (`for await` or listeners attached later miss it).
  */
 export interface HeldStream {
   readonly stream: Stream
@@ -109,7 +115,8 @@ export function socketEnd (socket: Socket): LocalEnd {
  *
  * - local → stream: the input is paused while the stream's write buffer is
  *   above the high-water mark, and resumed on the stream's `idle` event
- *   (`onDrain()` is unreliable in @libp2p/utils 7.4, PITFALLS 8);
+ *   (`onDrain()` in @libp2p/utils 7.4 keeps its first promise, so it resolves
+ *   at once after the first drain);
  * - stream → local: the stream is paused while `output.write()` reports a
  *   full buffer and resumed on `drain`; a pause requested while `resume()`
  *   is dispatching is re-applied after it returns (the `resume()` bug).
@@ -117,7 +124,8 @@ export function socketEnd (socket: Socket): LocalEnd {
  * Half-close travels both ways (local EOF → `stream.close()`, remote FIN →
  * `output.end()` after all data). A reset on either side becomes a reset on
  * the other, and a stream that closes without a remote FIN (how a cut relay
- * circuit shows up) becomes a reset, never a clean EOF (PITFALLS 7).
+ * circuit shows up) becomes a reset, never a clean EOF (as a FIN, a cut would silently
+ * truncate the data).
  *
  * A socket must have been created with `allowHalfOpen: true`.
  */
@@ -194,7 +202,7 @@ export async function spliceSocketStream (local: Socket | LocalEnd, input: Strea
     const onRemoteFin = (): void => {
       // A WebRTC stream reports a data channel that closed under it (transport gone, or a
       // reset whose RESET flag was lost) as a remote close-write too; a real FIN arrives while
-      // the channel is still open. Treat the former as a cut (reset), never as EOF (PITFALLS 7).
+      // the channel is still open. Treat the former as a cut (reset), never as EOF.
       const channel = (stream as any).channel
       if (channel != null && typeof channel.readyState === 'string' && channel.readyState !== 'open') return
       remoteFin = true
@@ -255,7 +263,7 @@ export async function spliceSocketStream (local: Socket | LocalEnd, input: Strea
     }
     const onAbort = (): void => { fail(new TunnelResetError('tunnel aborted')) }
 
-    const stopKick = kickStuckWrites([{ stream, connection: options.connection, connections: options.connections }])
+    const stopKick = (options.kicker ?? fallbackStreamKicker()).watch([{ stream, connection: options.connection, connections: options.connections }])
     const cleanup = (): void => {
       unregister()
       stopKick()

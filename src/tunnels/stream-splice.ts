@@ -1,6 +1,6 @@
 import { logger } from '@libp2p/logger'
 import { describeStream, registerState, stateKey } from '../metrics/debug-state.js'
-import { kickStuckWrites } from '../network/patches/stream-kick.js'
+import { fallbackStreamKicker, type StreamKicker } from '../network/patches/stream-kick.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
 const log = logger('peerup:relay:splice')
@@ -22,6 +22,12 @@ export interface StreamSpliceOptions {
   counters?: { aToB: number, bToA: number }
   /** The connections of `a` and `b`, for the lost-wakeup watchdog. */
   connections?: [Connection | undefined, Connection | undefined]
+  /**
+   * The node's lost-wakeup watchdog (`libp2p.services.streamKicker`).
+   *
+   * @default a process-wide fallback kicker
+   */
+  kicker?: StreamKicker
 }
 
 /** Outcome of a stream splice. */
@@ -41,7 +47,7 @@ function toBytes (data: any): Uint8Array {
  * backpressure and bounded buffers. This replaces the stock relay's
  * `pipe(src, dst, src)`, which wraps the HOP stream twice so one wrapper's
  * queue is never read (memory grows with every byte relayed), and which never
- * pauses its source (PITFALLS 10b).
+ * pauses its source.
  *
  * Each direction: `message` → `dst.send()`; when `dst.writeBufferLength`
  * passes the high-water mark the source is paused (yamux then stops granting
@@ -49,7 +55,8 @@ function toBytes (data: any): Uint8Array {
  * on `dst`'s `idle` event, in a microtask: `idle` fires inside `dst`'s send
  * loop, where a `send()` is queued but not flushed. A pause asked for while
  * `resume()` dispatches is re-applied afterwards (the `resume()` bug,
- * PITFALLS 8). A FIN travels as a FIN; a reset, or a close without FIN (a
+ * @libp2p/utils 7.4 re-opens the window even when a listener paused during
+ * its dispatch). A FIN travels as a FIN; a reset, or a close without FIN (a
  * dead connection), resets the other side, so no end ever sees a truncated
  * stream as a clean EOF.
  */
@@ -64,7 +71,7 @@ export async function spliceStreams (a: Stream, b: Stream, options: StreamSplice
     const closed = new Set<Stream>()
     const listeners: Array<() => void> = []
     const flags: Record<string, unknown> = {}
-    listeners.push(kickStuckWrites([{ stream: a, connection: options.connections?.[0] }, { stream: b, connection: options.connections?.[1] }]))
+    listeners.push((options.kicker ?? fallbackStreamKicker()).watch([{ stream: a, connection: options.connections?.[0] }, { stream: b, connection: options.connections?.[1] }]))
     listeners.push(registerState(stateKey('circuit'), () => ({ counters, flags, a: describeStream(a), b: describeStream(b) })))
 
     const finish = (): void => {

@@ -1,16 +1,16 @@
+import { JSON_MAX_INBOUND_STREAMS, JSON_REPLY_TIMEOUT, MAX_JSON_MESSAGE } from '../constants.js'
 import { PeerupError } from '../errors.js'
 import type { PeerupLibp2p } from '../network/network.js'
 import type { AbortOptions, Connection, Stream } from '@libp2p/interface'
 
-/** Largest JSON message accepted on a request/response protocol. */
-export const MAX_JSON_MESSAGE = 64 * 1024
+export { MAX_JSON_MESSAGE }
 
 /** Read one newline-terminated JSON message (bounded) from a stream. */
 async function readJsonLine (stream: Stream, options: AbortOptions & { timeoutMs?: number } = {}): Promise<unknown> {
   return await new Promise((resolve, reject) => {
     const chunks: Uint8Array[] = []
     let size = 0
-    const timer = setTimeout(() => { done(new PeerupError('timed out waiting for a reply')) }, options.timeoutMs ?? 10_000)
+    const timer = setTimeout(() => { done(new PeerupError('timed out waiting for a reply')) }, options.timeoutMs ?? JSON_REPLY_TIMEOUT)
     const done = (err?: Error, value?: unknown): void => {
       clearTimeout(timer)
       stream.removeEventListener('message', onMessage)
@@ -61,5 +61,5 @@ export async function serveJson (libp2p: PeerupLibp2p, protocol: string, handler
         await stream.close()
       })
       .catch((err: Error) => { stream.abort(err) })
-  }, { runOnLimitedConnection: true, maxInboundStreams: 256, force: true })
+  }, { runOnLimitedConnection: true, maxInboundStreams: JSON_MAX_INBOUND_STREAMS, force: true })
 }

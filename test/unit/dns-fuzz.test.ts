@@ -9,7 +9,8 @@ import assert from 'node:assert/strict'
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { connect } from 'node:net'
 import fc from 'fast-check'
-import { createDnsGateway, createVirtualIpTable, DNS_RCODE, NameNotFoundError, parseDnsQuery, type DnsGateway, type VirtualIpTable } from '../../src/index.js'
+import { createDnsGateway, createVirtualIpTable, NameNotFoundError, type DnsGateway, type VirtualIpTable } from '../../src/index.js'
+import { DNS_RCODE, parseDnsQuery } from '../../src/gateway/dns/message.js'
 import { decode, dnsQuery, peerIds } from '../fixtures/gateway.js'
 
 /** UDP cases; each is one datagram plus a liveness probe. */

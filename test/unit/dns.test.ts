@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import { createSocket } from 'node:dgram'
 import { connect, createServer } from 'node:net'
 import { Packet } from 'dns2'
-import { createDnsGateway, createVirtualIpTable, DNS_RCODE, DNS_TYPE, NameNotFoundError, type DnsGateway, type VirtualIpTable } from '../../src/index.js'
+import { createDnsGateway, createVirtualIpTable, NameNotFoundError, type DnsGateway, type VirtualIpTable } from '../../src/index.js'
+import { DNS_RCODE, DNS_TYPE } from '../../src/gateway/dns/message.js'
 import { decode, dnsQuery, peerIds, tcpAsk, udpAsk } from '../fixtures/gateway.js'
 
 /** Header + raw question bytes, for malformed queries. */

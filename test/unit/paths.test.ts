@@ -1,8 +1,5 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { dirname, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
 import { configSchema, describeLimits, describePath, isRelayedAddr, isUdpDirectAddr, loadYamlFile, normalizeStunUrl, pathOf, stunServersFromRelays } from '../../src/index.js'
 import type { Connection } from '@libp2p/interface'
@@ -95,19 +92,5 @@ describe('path config', () => {
     ]) {
       assert.throws(() => load(text), (err: any) => err.name === 'ConfigError' && err.message.includes(key), `${key} named in the error`)
     }
-  })
-})
-
-describe('UDP transport loading', () => {
-  const here = dirname(fileURLToPath(import.meta.url))
-  const mod = resolve(here, '../../src/network/udp-transport.js')
-  const status = (env: NodeJS.ProcessEnv): any => JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e',
-    `const m = await import(${JSON.stringify(mod)}); console.log(JSON.stringify(await m.udpTransportStatus()))`], { env: { ...process.env, ...env }, timeout: 30_000 }).toString())
-
-  it('loads the native addon on this platform, and can be turned off with a reason', () => {
-    assert.deepEqual(status({ PEERUP_DISABLE_UDP: '' }), { available: true })
-    const off = status({ PEERUP_DISABLE_UDP: '1' })
-    assert.equal(off.available, false)
-    assert.match(off.reason, /PEERUP_DISABLE_UDP/)
   })
 })

@@ -1,7 +1,9 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createSocket, type Socket } from 'node:dgram'
-import { bindingResponse, checkStunServers, createStunServer, parseBindingRequest, parseBindingSuccess, stunCheckProblem, type StunServer } from '../../src/index.js'
+import { checkStunServers, createStunServer, stunCheckProblem, type StunServer } from '../../src/index.js'
+import { bindingResponse, parseBindingRequest } from '../../src/relay/stun-server.js'
+import { parseBindingSuccess } from '../../src/paths/stun-probe.js'
 
 /** Bind a UDP socket on loopback. */
 async function udp (host: string, port = 0): Promise<Socket> {

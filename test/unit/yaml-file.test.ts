@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { configSchema, loadConfig, loadYamlFile, namesFileSchema, nearest } from '../../src/index.js'
+import { configSchema, loadConfig, loadYamlFile, namesFileSchema } from '../../src/index.js'
+import { nearest } from '../../src/config/yaml-file.js'
 
 const FILE = '/etc/peerup/config.yaml'
 

@@ -482,7 +482,7 @@ class Gateway implements SocksGateway {
       this.fail(conn, code)
       return
     }
-    // capture the stream's early FIN/data before anything else can run (PITFALLS 6)
+    // capture the stream's early FIN/data before anything else can run: a FIN that arrives before the listeners is lost
     const held = holdStream(opened.stream)
     if (conn.phase !== 'connecting' || conn.socket.destroyed) {
       held.release()

@@ -24,6 +24,8 @@ import { logger } from '@libp2p/logger'
 import { tcp, type TCPOptions } from '@libp2p/tcp'
 import { StreamState } from '@chainsafe/libp2p-yamux/stream'
 import { YAMUX_INITIAL_WINDOW, YAMUX_MAX_FRAME_PAYLOAD, YAMUX_SPEC_WINDOW, YAMUX_WINDOW_UPDATE_FRACTION } from '../../constants.js'
+import { reportMissingInternal } from './report.js'
+import type { Logger } from '@libp2p/interface'
 
 /** yamux frame header (bytes); stock yamux 8 counts it against the send window when sizing frames. */
 const YAMUX_HEADER_LENGTH = 12
@@ -176,14 +178,14 @@ function corkedSendData (this: any, data: Iterable<Uint8Array>): { sentBytes: nu
   return { sentBytes, canSendMore }
 }
 
-function corkingUpgrader (upgrader: any): any {
+function corkingUpgrader (upgrader: any, missing: (what: string) => void): any {
   if (upgrader == null) return upgrader
   return new Proxy(upgrader, {
     get (target, prop) {
       if (prop === 'upgradeInbound' || prop === 'upgradeOutbound') {
         return async (maConn: any, opts: any) => {
-          if (maConn?.socket?.cork != null && typeof maConn.sendData === 'function') maConn.sendData = corkedSendData
-          else missingInternals('the TCP connection\'s socket and sendData', 'TCP writes stay one syscall per buffer')
+          if (maConn?.socket != null && typeof maConn.sendData === 'function') maConn.sendData = corkedSendData
+          else missing(maConn?.socket == null ? 'maConn.socket' : 'maConn.sendData()')
           return await target[prop](maConn, opts)
         }
       }
@@ -205,11 +207,26 @@ export function corkedTcp (init: TCPOptions = {}): ReturnType<typeof tcp> {
   const factory = tcp(init)
   return (components) => {
     const transport: any = factory(components)
+    const log = components.logger.forComponent('peerup:patches')
+    const missing = onceMissing(log, 'corkedTcp', 'every Noise message costs one write() syscall per buffer again')
     const dial = transport.dial.bind(transport)
     const createListener = transport.createListener.bind(transport)
-    transport.dial = async (ma: any, options: any) => await dial(ma, { ...options, upgrader: corkingUpgrader(options.upgrader) })
-    transport.createListener = (options: any) => createListener({ ...options, upgrader: corkingUpgrader(options.upgrader) })
+    transport.dial = async (ma: any, options: any) => await dial(ma, { ...options, upgrader: corkingUpgrader(options.upgrader, missing) })
+    transport.createListener = (options: any) => createListener({ ...options, upgrader: corkingUpgrader(options.upgrader, missing) })
     return transport
+  }
+}
+
+/**
+ * A reporter that logs one error, the first time a patch does not find the
+ * internal it expects (a dependency bump must not silently cost CPU).
+ */
+function onceMissing (log: Logger, patch: string, cost: string): (what: string) => void {
+  let told = false
+  return (what) => {
+    if (told) return
+    told = true
+    reportMissingInternal(log, patch, what, cost)
   }
 }
 
@@ -230,13 +247,26 @@ function uint16BEDecode (data: Uint8Array | { byteLength: number, getUint16: (i:
  * relayed tunnel. Call it from `connection:open`; connections that are not
  * Noise-encrypted are left alone.
  */
-export function cheapNoiseLengthDecoder (connection: unknown): void {
+export function cheapNoiseLengthDecoder (connection: unknown): boolean {
   const encrypted = (connection as any)?.muxer?.maConn
   const decoder = encrypted?.decoder
-  if (encrypted?.handshake == null) return
-  if (typeof decoder?.lengthDecoder !== 'function') {
-    missingInternals('the Noise connection\'s length decoder', 'Noise keeps building an Error per TCP read')
-    return
-  }
+  if (encrypted?.handshake == null || typeof decoder?.lengthDecoder !== 'function') return false
   decoder.lengthDecoder = uint16BEDecode
+  return true
+}
+
+/**
+ * {@link cheapNoiseLengthDecoder} for every `connection:open` of one node,
+ * logging one error if a Noise connection (`encryption: '/noise'`) over a
+ * muxer no longer exposes the decoder it replaces.
+ */
+export function noiseLengthDecoderPatch (log: Logger = logger('peerup:patches')): (connection: unknown) => void {
+  const missing = onceMissing(log, 'cheapNoiseLengthDecoder', 'Noise builds an Error with a stack trace per TCP read again (~3% CPU of a relayed tunnel)')
+  return (connection) => {
+    if (cheapNoiseLengthDecoder(connection)) return
+    const c: any = connection
+    if (c?.encryption !== '/noise' || c?.muxer == null) return
+    const encrypted = c.muxer.maConn
+    missing(encrypted == null ? 'connection.muxer.maConn' : encrypted.handshake == null ? 'maConn.handshake' : 'maConn.decoder.lengthDecoder')
+  }
 }

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { logger } from '@libp2p/logger'
-import { multiaddr } from '@multiformats/multiaddr'
 import { createNodeAuth } from '../auth/node-auth.js'
 import { createConnectionGater } from '../auth/gater.js'
 import { DEFAULT_NODE_LISTEN, NAME_CACHE_FILE, DIRECT_STREAM_TIMEOUT, MAX_STREAMS_PER_PROTOCOL, SERVICE_LOOKUP_TIMEOUT } from '../constants.js'
-import { connectToPeer, errorText, isRelayedAddr, isRemoteRefusal, neverIdentified, pathOf } from '../paths/dialer.js'
+import { connectToPeer, errorText, isRemoteRefusal, neverIdentified } from '../paths/dialer.js'
+import { pathOf, peerIdOfAddr } from '../paths/path-facts.js'
 import { dialableRemoteAddrs, isLoopbackAddr } from '../network/loopback-addrs.js'
 import { createPathManager } from '../paths/path-manager.js'
 import { loadUdpTransport, normalizeStunUrl, stunServersFromRelays } from '../network/udp-transport.js'
@@ -31,7 +31,8 @@ import type { OutboundTunnels, TunnelOrigin } from '../tunnels/outbound-tunnels.
 import type { CatalogueEntry } from '../services/service-catalogue.js'
 import type { AuthEvent, NodeAuth } from '../auth/node-auth.js'
 import type { LoadedConfig } from '../config/load.js'
-import type { PathInfo, PathPreference } from '../paths/dialer.js'
+import type { PathPreference } from '../paths/dialer.js'
+import type { PathInfo } from '../paths/path-facts.js'
 import type { PathEvent, PathManager } from '../paths/path-manager.js'
 import type { UdpTransportStatus } from '../network/udp-transport.js'
 import type { ChainResult, NameResolver } from '../naming/resolver.js'
@@ -283,7 +284,8 @@ class Node implements PeerupNode {
    */
   private async closeConnections (timeoutMs: number): Promise<void> {
     const signal = AbortSignal.timeout(timeoutMs)
-    const isRelayed = (c: Connection): boolean => c.remoteAddr.toString().includes('/p2p-circuit')
+    // relayed and WebRTC connections: both close with data still in flight (the relay stream's, the data channel's)
+    const isRelayed = (c: Connection): boolean => pathOf(c).class !== 'direct-tcp'
     const closedOrTimeout = async (target: { status: string, addEventListener: (type: 'close', fn: () => void, o: { once: boolean }) => void }): Promise<void> => {
       await new Promise<void>(resolve => {
         if (target.status === 'closed' || signal.aborted) { resolve(); return }
@@ -535,7 +537,7 @@ class Node implements PeerupNode {
 export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNode> {
   const { config, path } = init.config
   const privateKey = loadIdentityFile(path(config.identity.key_file))
-  const relayIds = config.relays.map(r => multiaddr(r).getComponents().filter(c => c.name === 'p2p').pop()?.value).filter((x): x is string => x != null)
+  const relayIds = config.relays.map(peerIdOfAddr).filter((x): x is string => x != null)
   const auth = createNodeAuth({ config: init.config, relayIds, onEvent: init.onAuthEvent })
   const stun = (config.network.stun ?? stunServersFromRelays(config.relays)).map(normalizeStunUrl)
   const udpStatus = config.paths.udp ? (await loadUdpTransport()).status : { available: false, reason: 'turned off (paths.udp: false)' }

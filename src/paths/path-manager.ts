@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto'
 import { logger } from '@libp2p/logger'
 import {
-  DIRECT_DEAD_TIMEOUT, DIRECT_HEALTH_INTERVAL, DIRECT_HEALTH_TIMEOUT, DIRECT_UPGRADE_RETRY_MAX, DIRECT_UPGRADE_RETRY_MIN, DIRECT_UPGRADE_TIMEOUT
+  DIRECT_DEAD_TIMEOUT, DIRECT_HEALTH_INTERVAL, DIRECT_HEALTH_TIMEOUT, DIRECT_UPGRADE_RETRY_MAX, DIRECT_UPGRADE_RETRY_MIN, DIRECT_UPGRADE_TIMEOUT, PING_PROTOCOL
 } from '../constants.js'
 import { errorText } from './dialer.js'
 import { isRelayedConnection, isUdpDirectAddr, pathOf, rankConnections, relayAddrOf, webrtcAddr } from './path-facts.js'
@@ -19,7 +19,6 @@ import type { PeerupLibp2p } from '../network/network.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
 const log = logger('peerup:paths')
-const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 /** Echoes per liveness stream: @libp2p/ping aborts a stream 10 s after it opened. */
 const PINGS_PER_STREAM = 4
 

@@ -27,7 +27,7 @@ export * from './errors.js'
 export * as constants from './constants.js'
 export { writeFileAtomic, type AtomicWriteOptions } from './config/atomic-write.js'
 export { assertPrivateFile } from './auth/file-mode.js'
-export { generateIdentityFile, loadIdentityFile, peerIdOf, parsePeerId } from './auth/identity.js'
+export { generateIdentity, generateIdentityFile, loadIdentityFile, peerIdOf, parsePeerId } from './auth/identity.js'
 export {
   parseAuthorizedKeys, formatProblems, createAuthorizedKeys, addAuthorizedKey, removeAuthorizedKey, KNOWN_ATTRIBUTES,
   type AuthorizedKey, type AuthorizedKeys, type AuthorizedKeysInit, type AuthorizedKeysProblem, type ParsedAuthorizedKeys

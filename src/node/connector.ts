@@ -58,6 +58,8 @@ export function createConnector (init: ConnectorInit): Connector {
   const relays = config.relays
   /** One of our relays is on this host: the same-host hint for a remote's loopback addresses. */
   const sameHostRelay = [...config.relays, ...Object.values(config.networks).flatMap(n => n.relays)].some(isLoopbackAddr)
+  // the cache is shared through a file by one-shot runs of a config file; a config object writes nothing
+  const fromFile = init.config.file !== ''
   const dhtTier = config.network.dht ? dhtResolver({ libp2p, bootstrap: config.relays }) : undefined
   const resolvers: NameResolver[] = [
     localFileResolver({ file: init.config.path(config.names_file), network: config.network.name }),
@@ -65,7 +67,7 @@ export function createConnector (init: ConnectorInit): Connector {
       libp2p,
       network: config.network.name,
       relaysFor: (network) => network === config.network.name ? config.relays : (config.networks[network]?.relays ?? [])
-    }), { file: init.config.path(NAME_CACHE_FILE) }),
+    }), { file: fromFile ? init.config.path(NAME_CACHE_FILE) : undefined }),
     ...(dhtTier != null ? [dhtTier] : []),
     ...(init.resolvers ?? []),
     peerIdResolver()

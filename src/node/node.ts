@@ -9,6 +9,7 @@ import { logger } from '@libp2p/logger'
 import { createNodeAuth } from '../auth/node-auth.js'
 import { createConnectionGater } from '../auth/gater.js'
 import { loadIdentityFile } from '../auth/identity.js'
+import { createMemoryAuthorizedKeys } from '../auth/memory-authorized-keys.js'
 import { explainListenError } from '../config/listen-error.js'
 import { DEFAULT_NODE_LISTEN } from '../constants.js'
 import { createNodeMetrics } from '../metrics/node-metrics.js'
@@ -22,12 +23,15 @@ import { serveCatalogue } from '../services/service-catalogue.js'
 import { createServiceRegistry } from '../services/service-registry.js'
 import { createOutboundTunnels } from '../tunnels/outbound-tunnels.js'
 import { createConnector } from './connector.js'
+import { configFromObject, isLoadedConfig } from './node-config.js'
 import { pingPeer } from './ping.js'
 import { createReservationWatchdog } from './reservation-watchdog.js'
 import { stopNode } from './shutdown.js'
 import { listenTcpProxy } from './tcp-proxy.js'
 import { createNodeTunnels } from './tunnels.js'
-import type { NodeAuth } from '../auth/node-auth.js'
+import type { AuthorizedKeys } from '../auth/authorized-keys.js'
+import type { NodeAuth, NodeAuthInit } from '../auth/node-auth.js'
+import type { LoadedConfig } from '../config/load.js'
 import type { NodeMetrics } from '../metrics/node-metrics.js'
 import type { ChainResult } from '../naming/resolver.js'
 import type { PeerupLibp2p } from '../network/network.js'
@@ -51,6 +55,9 @@ export type { OpenedTunnel, PeerupNode, PeerupNodeInit, TcpProxy, TunnelOptions 
 
 const log = logger('peerup:node')
 
+/** The init with its config loaded. */
+type ResolvedInit = PeerupNodeInit & { config: LoadedConfig }
+
 class Node implements PeerupNode {
   readonly libp2p: PeerupLibp2p
   readonly peerId: string
@@ -66,7 +73,7 @@ class Node implements PeerupNode {
   private readonly connector: Connector
   private readonly tunnels: NodeTunnels
 
-  constructor (private readonly init: PeerupNodeInit, libp2p: PeerupLibp2p, auth: NodeAuth, udp: { status: UdpTransportStatus, stun: string[] }, metrics: NodeMetrics) {
+  constructor (private readonly init: ResolvedInit, libp2p: PeerupLibp2p, auth: NodeAuth, udp: { status: UdpTransportStatus, stun: string[] }, metrics: NodeMetrics) {
     const { config } = init.config
     this.metrics = metrics
     this.outbound = createOutboundTunnels({ metrics })
@@ -143,17 +150,33 @@ class Node implements PeerupNode {
   async ping (target: string, options?: TunnelOptions): Promise<{ rtt: number, path: PathInfo, peerId: string }> { return await pingPeer({ connector: this.connector, tunnels: this.tunnels }, target, options) }
 }
 
+/** In-memory allow-lists of the init, if it gives any. */
+function memoryLists (init: PeerupNodeInit): NodeAuthInit['lists'] {
+  if (init.authorizedKeys == null && init.serviceAuthorizedKeys == null) return undefined
+  const list = (l: string[] | AuthorizedKeys, name: string): AuthorizedKeys => Array.isArray(l) ? createMemoryAuthorizedKeys(l, name) : l
+  return {
+    global: list(init.authorizedKeys ?? [], 'authorized_keys (in memory)'),
+    services: Object.fromEntries(Object.entries(init.serviceAuthorizedKeys ?? {}).map(([svc, l]) => [svc, list(l, `${svc} authorized_keys (in memory)`)]))
+  }
+}
+
 /**
- * Build a peerup node (home, client or gateway) from a loaded config: the
+ * Build a peerup node (home, client or gateway) from a config (loaded from
+ * a file, or an object) and optionally an identity and allow-lists held in
+ * memory: the
  * identity, the authorized_keys allow-lists (global and per service, watched
  * for changes), the gater, the libp2p network, the service registry, the
  * reservation watchdog and the name resolver chain. Call `start()` next.
+ * With a config object, `privateKey` and `authorizedKeys`, nothing is read
+ * from or written to disk.
  */
-export async function createPeerupNode (init: PeerupNodeInit): Promise<PeerupNode> {
-  const { config, path } = init.config
-  const privateKey = loadIdentityFile(path(config.identity.key_file))
+export async function createPeerupNode (options: PeerupNodeInit): Promise<PeerupNode> {
+  const loaded = isLoadedConfig(options.config) ? options.config : configFromObject(options.config, { dir: options.dir })
+  const init: ResolvedInit = { ...options, config: loaded }
+  const { config, path } = loaded
+  const privateKey = init.privateKey ?? loadIdentityFile(path(config.identity.key_file))
   const relayIds = config.relays.map(peerIdOfAddr).filter((x): x is string => x != null)
-  const auth = createNodeAuth({ config: init.config, relayIds, onEvent: init.onAuthEvent })
+  const auth = createNodeAuth({ config: loaded, relayIds, onEvent: init.onAuthEvent, lists: memoryLists(init) })
   const stun = (config.network.stun ?? stunServersFromRelays(config.relays)).map(normalizeStunUrl)
   const udpStatus = config.paths.udp ? (await loadUdpTransport()).status : { available: false, reason: 'turned off (paths.udp: false)' }
   const metrics = createNodeMetrics()

@@ -2,6 +2,7 @@
  * The public shape of a peerup node: {@link PeerupNode}, its init and the
  * option and result types of its calls. Built by `createPeerupNode` (node.ts).
  */
+import type { AuthorizedKeys } from '../auth/authorized-keys.js'
 import type { AuthEvent } from '../auth/node-auth.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { NodeMetrics } from '../metrics/node-metrics.js'
@@ -15,14 +16,48 @@ import type { CatalogueEntry } from '../services/service-catalogue.js'
 import type { ServiceRegistry } from '../services/service-registry.js'
 import type { OutboundTunnels, TunnelOrigin } from '../tunnels/outbound-tunnels.js'
 import type { TunnelStats } from '../tunnels/proxy.js'
+import type { PeerupConfigInput } from './node-config.js'
 import type { ReservationWatchdog } from './reservation-watchdog.js'
-import type { AbortOptions, Connection, Stream } from '@libp2p/interface'
+import type { AbortOptions, Connection, PrivateKey, Stream } from '@libp2p/interface'
 import type { Socket } from 'node:net'
 
 /** Init of {@link createPeerupNode}. */
 export interface PeerupNodeInit {
-  /** The loaded config (see `loadConfig`). */
-  config: LoadedConfig
+  /**
+   * The config: loaded from a file (see `loadConfig`), or an object in the
+   * config file's shape that needs no file (see `configFromObject`; relative
+   * paths in it resolve against `dir`).
+   */
+  config: LoadedConfig | PeerupConfigInput
+  /**
+   * Base directory of a config object's relative paths (unused for a loaded config).
+   *
+   * @default process.cwd()
+   */
+  dir?: string
+  /**
+   * The node's identity, in memory: the config's `identity.key_file` is then not read.
+   *
+   * @default the key in `identity.key_file`
+   */
+  privateKey?: PrivateKey
+  /**
+   * The global allow-list, in memory: authorized_keys lines (a peer ID each,
+   * optionally `expires=` and a `# comment`) or a list (see
+   * `createMemoryAuthorizedKeys`, whose `set()` changes it while the node
+   * runs). With this or `serviceAuthorizedKeys`, the config's
+   * `authorized_keys` files are neither read nor watched.
+   *
+   * @default the config's `security.authorized_keys_file`
+   */
+  authorizedKeys?: string[] | AuthorizedKeys
+  /**
+   * Services with their own allow-list, in memory: service name → lines or
+   * list. Services not named here use the global list.
+   *
+   * @default the config's `services.<name>.authorized_keys` files
+   */
+  serviceAuthorizedKeys?: Record<string, string[] | AuthorizedKeys>
   /**
    * Override the config's listen addresses (a one-shot `nc` needs none).
    *

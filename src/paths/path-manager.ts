@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto'
 import { logger } from '@libp2p/logger'
 import {
-  DIRECT_DEAD_TIMEOUT, DIRECT_HEALTH_INTERVAL, DIRECT_HEALTH_TIMEOUT, DIRECT_UPGRADE_RETRY_MAX, DIRECT_UPGRADE_RETRY_MIN, DIRECT_UPGRADE_TIMEOUT, PING_PROTOCOL
+  DIRECT_DEAD_TIMEOUT, DIRECT_HEALTH_INTERVAL, DIRECT_HEALTH_TIMEOUT, DIRECT_UPGRADE_RETRY_MAX, DIRECT_UPGRADE_RETRY_MIN, DIRECT_UPGRADE_TIMEOUT, PING_PAYLOAD_BYTES, PING_PROTOCOL
 } from '../constants.js'
 import { errorText } from './dialer.js'
 import { isRelayedConnection, isUdpDirectAddr, pathOf, rankConnections, relayAddrOf, webrtcAddr } from './path-facts.js'
@@ -230,7 +230,7 @@ export function createPathManager (init: PathManagerInit): PathManager {
             const pend = w.pending
             if (pend == null || w.stream !== s) return
             pend.got.push(Buffer.from(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()))
-            if (Buffer.concat(pend.got).length < 32) return
+            if (Buffer.concat(pend.got).length < PING_PAYLOAD_BYTES) return
             w.pending = undefined
             suspectedAt.delete(conn)
             // the ping handler ends a stream after 10 s: take a fresh one well before that
@@ -244,7 +244,7 @@ export function createPathManager (init: PathManagerInit): PathManager {
           })
         }
         w.pending = { sentAt: Date.now(), got: [] }
-        w.stream.send(randomBytes(32))
+        w.stream.send(randomBytes(PING_PAYLOAD_BYTES))
       } catch (err: any) {
         // keep `pending`: its age is how long the path has been silent
         if (conn.status === 'open') setBad(p, conn, errorText(err))

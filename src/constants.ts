@@ -268,3 +268,17 @@ export const TUN_READ_BATCH_BYTES = 256 * 1024
  * interleaved A/B (at load 7, so absolute numbers are low).
  */
 export const STREAM_KICK_INTERVAL = 50
+
+// node/ and paths/ (issue #20 split)
+/** Protocol of libp2p ping: `peerup ping` and the direct UDP liveness check echo on it. */
+export const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+/** Bytes of one ping (the ping protocol echoes 32-byte payloads). */
+export const PING_PAYLOAD_BYTES = 32
+/** Time limit of one `ping` echo (ms). */
+export const PING_TIMEOUT = 10_000
+/** Protocol of circuit relay v2 STOP streams (a relayed connection rides on one). */
+export const RELAY_STOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/stop'
+/** Longest wait at stop for a just-finished tunnel's last window update before connections close (ms). */
+export const STOP_SETTLE_MAX = 500
+/** Least time given at stop to connections and circuits to close at the far end (ms). */
+export const STOP_CLOSE_MIN = 2000

@@ -42,12 +42,13 @@ export * from './errors.js'
 export * as constants from './constants.js'
 
 // --- identity and auth: keys, authorized_keys, the gater ----------------------
-export { generateIdentityFile, loadIdentityFile, peerIdOf, parsePeerId } from './auth/identity.js'
+export { generateIdentity, generateIdentityFile, loadIdentityFile, peerIdOf, parsePeerId } from './auth/identity.js'
 export { assertPrivateFile } from './auth/file-mode.js'
 export {
   parseAuthorizedKeys, formatProblems, createAuthorizedKeys, addAuthorizedKey, removeAuthorizedKey, KNOWN_ATTRIBUTES,
   type AuthorizedKey, type AuthorizedKeys, type AuthorizedKeysEvents, type AuthorizedKeysInit, type AuthorizedKeysProblem, type ParsedAuthorizedKeys
 } from './auth/authorized-keys.js'
+export { createMemoryAuthorizedKeys, type MemoryAuthorizedKeys } from './auth/memory-authorized-keys.js'
 export { createAllowLists, type AllowLists, type AllowListsInit, type AllowListsEvents } from './auth/allow-lists.js'
 export { createConnectionGater, type ConnectionGaterInit, type PeerPolicy } from './auth/gater.js'
 export { createNodeAuth, serviceListFiles, type NodeAuth, type NodeAuthInit, type NodeAuthComponents, type AuthEvent } from './auth/node-auth.js'
@@ -65,6 +66,8 @@ export { writeFileAtomic, type AtomicWriteOptions } from './config/atomic-write.
 
 // --- node: a home, client or gateway node, and the libp2p it runs on ----------
 export { createPeerupNode, type PeerupNode, type PeerupNodeInit, type TunnelOptions, type OpenedTunnel, type TcpProxy } from './node/node.js'
+export { configFromObject, type ConfigFromObjectOptions, type PeerupConfigInput } from './node/node-config.js'
+export type { TcpProxyOptions } from './node/tcp-proxy.js'
 export { pingSeries, type PingSeriesOptions, type PingReply } from './node/ping-series.js'
 export {
   createReservationWatchdog, type ReservationWatchdog, type ReservationWatchdogInit, type ReservationState, type ReservationEvents
@@ -76,8 +79,12 @@ export {
 export { createStreamKicker, type StreamKicker, type StreamKickerInit, type KickTarget } from './network/patches/stream-kick.js'
 
 // --- paths: how a peer is reached (direct TCP, direct UDP, relayed) -------------
-export { connectToPeer, pathOf, describePath, describeLimits, isRelayedAddr, isUdpDirectAddr, type PathInfo, type PathClass, type PathPreference, type ConnectOptions, type DialTarget } from './paths/dialer.js'
-export { createPathManager, type PathManager, type PathManagerInit, type PathEvent, type PathPolicy, type PeerPathState } from './paths/path-manager.js'
+export { connectToPeer, type PathPreference, type ConnectOptions, type DialTarget } from './paths/dialer.js'
+export {
+  pathOf, pathClassOf, describePath, describeLimits, isCircuitAddr, isRelayedAddr, isRelayedConnection, isUdpDirectAddr, relayAddrOf, relayPeerIdOf, peerIdOfAddr, rankConnections,
+  type PathInfo, type PathClass
+} from './paths/path-facts.js'
+export { createPathManager, type PathManager, type PathManagerInit, type PathEvent, type PathPolicy, type PeerPathState, type PathExplanation } from './paths/path-manager.js'
 export { createDirectUpgrader, directCandidates, type DirectUpgrader, type DirectUpgraderInit } from './paths/direct-upgrade.js'
 export { checkStunServers, stunCheckProblem, type StunCheck, type StunCheckOptions } from './paths/stun-probe.js'
 

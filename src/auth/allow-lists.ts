@@ -18,10 +18,14 @@ export interface AllowListsEvents {
 
 /** Init of {@link createAllowLists}. */
 export interface AllowListsInit {
-  /** The global authorized_keys file (absolute path). */
+  /** The global authorized_keys file (absolute path); ignored when `global` is given. */
   globalFile: string
   /** Services with their own allow-list: service name → authorized_keys file (absolute path). @default {} */
   services?: Record<string, string>
+  /** The global list itself, instead of `globalFile` (an in-memory list). */
+  global?: AuthorizedKeys
+  /** Services with their own list given as the list itself (an in-memory list), beside `services`. @default {} */
+  serviceLists?: Record<string, AuthorizedKeys>
   /**
    * Poll interval of the file watchers (ms).
    *
@@ -76,8 +80,12 @@ class Lists extends EventEmitter<AllowListsEvents> implements AllowLists {
 
   constructor (private readonly init: AllowListsInit) {
     super()
-    this.global = this.watch(createAuthorizedKeys({ file: init.globalFile, pollInterval: init.pollInterval }))
-    this.byFile.set(init.globalFile, this.global)
+    this.global = this.watch(init.global ?? createAuthorizedKeys({ file: init.globalFile, pollInterval: init.pollInterval }))
+    this.byFile.set(this.global.file, this.global)
+    for (const [service, list] of Object.entries(init.serviceLists ?? {})) {
+      if (!this.byFile.has(list.file)) this.byFile.set(list.file, this.watch(list))
+      this.mapping[service] = list.file
+    }
     // the node's start-up lists: an unsafe file stops the start, as before
     for (const [service, file] of Object.entries(init.services ?? {})) {
       if (!this.byFile.has(file)) this.byFile.set(file, this.watch(createAuthorizedKeys({ file, pollInterval: init.pollInterval })))
@@ -131,7 +139,7 @@ class Lists extends EventEmitter<AllowListsEvents> implements AllowLists {
     }
     if (changes.length === 0) return []
     this.mapping = { ...services }
-    const wanted = new Set([this.init.globalFile, ...Object.values(services)])
+    const wanted = new Set([this.global.file, ...Object.values(services)])
     for (const [file, list] of [...this.byFile]) {
       if (wanted.has(file)) continue
       list.close()
@@ -154,7 +162,7 @@ class Lists extends EventEmitter<AllowListsEvents> implements AllowLists {
     }
     const own = Object.entries(this.mapping).sort(([a], [b]) => a.localeCompare(b))
       .map(([name, file]) => `${name}: ${basename(file)} (${state(this.byFile.get(file))})`)
-    return [`global ${basename(this.init.globalFile)} (${state(this.global)})`, ...own].join('; ')
+    return [`global ${basename(this.global.file)} (${state(this.global)})`, ...own].join('; ')
   }
 
   reload (): void {

@@ -14,9 +14,14 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
  * @throws AlreadyExistsError when the file exists and `overwrite` is not set
  */
 export async function generateIdentityFile (path: string, options: { overwrite?: boolean } = {}): Promise<PrivateKey> {
-  const key = await generateKeyPair('Ed25519')
+  const key = await generateIdentity()
   writeFileAtomic(path, privateKeyToProtobuf(key), { mode: 0o600, overwrite: options.overwrite ?? false })
   return key
+}
+
+/** Generate an Ed25519 identity in memory (for `createPeerupNode({ privateKey })`; nothing is written). */
+export async function generateIdentity (): Promise<PrivateKey> {
+  return await generateKeyPair('Ed25519')
 }
 
 /**

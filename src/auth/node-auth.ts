@@ -5,6 +5,7 @@ import { AUTHORIZED_KEYS_POLL_INTERVAL } from '../constants.js'
 import { loadConfig } from '../config/load.js'
 import { createAllowLists } from './allow-lists.js'
 import type { AllowLists } from './allow-lists.js'
+import type { AuthorizedKeys } from './authorized-keys.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { PeerupLibp2p } from '../network/network.js'
 import type { ServiceRegistry } from '../services/service-registry.js'
@@ -40,6 +41,11 @@ export interface NodeAuthInit {
   relayIds?: string[]
   /** Called for denials and list changes. */
   onEvent?: (e: AuthEvent) => void
+  /**
+   * The allow-lists themselves (in memory), instead of the config's
+   * `authorized_keys` files: the config's mapping is then not used nor watched.
+   */
+  lists?: { global: AuthorizedKeys, services?: Record<string, AuthorizedKeys> }
   /**
    * Poll interval of the config watcher (ms).
    *
@@ -92,7 +98,9 @@ class Auth implements NodeAuth {
     const { config, path } = init.config
     this.relayIds = new Set(init.relayIds ?? [])
     if (config.security.enable_gating) {
-      this.lists = createAllowLists({ globalFile: path(config.security.authorized_keys_file), services: serviceListFiles(init.config) })
+      this.lists = init.lists != null
+        ? createAllowLists({ globalFile: init.lists.global.file, global: init.lists.global, serviceLists: init.lists.services })
+        : createAllowLists({ globalFile: path(config.security.authorized_keys_file), services: serviceListFiles(init.config) })
     }
   }
 
@@ -120,16 +128,23 @@ class Auth implements NodeAuth {
     this.components = components
     if (this.lists == null) return
     this.lists.on('change', () => { this.enforce() })
-    watchFile(this.init.config.file, { interval: this.init.pollInterval ?? AUTHORIZED_KEYS_POLL_INTERVAL, persistent: false }, this.onConfigFile)
-    this.watching = true
+    if (this.followsConfig()) {
+      watchFile(this.init.config.file, { interval: this.init.pollInterval ?? AUTHORIZED_KEYS_POLL_INTERVAL, persistent: false }, this.onConfigFile)
+      this.watching = true
+    }
     // expires= is checked at connect time; this re-check closes connections whose grant has run out
     this.expiryTimer = setInterval(() => { this.enforce() }, AUTHORIZED_KEYS_POLL_INTERVAL * 5)
     this.expiryTimer.unref()
   }
 
+  /** Whether the lists follow the config file's mapping: not for in-memory lists, nor a config that is not from a file (`file: ''`). */
+  private followsConfig (): boolean {
+    return this.init.lists == null && this.init.config.file !== ''
+  }
+
   /** Apply the config file's current service → list mapping. */
   private reloadConfig (): void {
-    if (this.lists == null) return
+    if (this.lists == null || !this.followsConfig()) return
     let cfg: LoadedConfig
     try {
       cfg = loadConfig(this.init.config.file)

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
-import { multiaddr } from '@multiformats/multiaddr'
 import { looksRefused } from '../paths/dialer.js'
+import { peerIdOfAddr, relayPeerIdOf, reservationAddr } from '../paths/path-facts.js'
 import { RESERVATION_CHECK_INTERVAL, RESERVATION_RETRY_MAX, RESERVATION_RETRY_MIN } from '../constants.js'
 import type { PeerupLibp2p } from '../network/network.js'
 
@@ -95,13 +95,12 @@ export function createReservationWatchdog (libp2p: PeerupLibp2p, init: Reservati
     events.emit('lost', s.relay)
   }
 
-  const relayId = (addr: string): string => multiaddr(addr).getComponents().filter(c => c.name === 'p2p').pop()?.value ?? ''
+  const relayId = (addr: string): string => peerIdOfAddr(addr) ?? ''
   const hasReservation = (addr: string): boolean => {
     const id = relayId(addr)
-    return libp2p.getMultiaddrs().some(ma => {
-      const s = ma.toString()
-      return s.includes(`/p2p/${id}/p2p-circuit`)
-    }) && libp2p.getConnections().some(c => c.remotePeer.toString() === id && c.status === 'open')
+    // a reservation shows as a circuit address of ours through that relay
+    return libp2p.getMultiaddrs().some(ma => relayPeerIdOf(ma) === id) &&
+      libp2p.getConnections().some(c => c.remotePeer.toString() === id && c.status === 'open')
   }
   const notify = (): void => {
     if ([...states.values()].every(s => s.reserved)) for (const w of waiters) w()
@@ -131,7 +130,7 @@ export function createReservationWatchdog (libp2p: PeerupLibp2p, init: Reservati
     s.attempts++
     try {
       const tm = (libp2p as any).components.transportManager
-      await tm.listen([multiaddr(s.relay).encapsulate('/p2p-circuit')])
+      await tm.listen([reservationAddr(s.relay)])
       // the listener resolves once the reservation is made
       s.reserved = hasReservation(s.relay)
       if (s.reserved) {

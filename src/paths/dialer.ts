@@ -6,6 +6,7 @@ import { parsePeerId } from '../auth/identity.js'
 import { dialableRemoteAddrs, isLoopbackAddr } from '../network/loopback-addrs.js'
 import type { PeerupLibp2p } from '../network/network.js'
 import type { AbortOptions, Connection } from '@libp2p/interface'
+import { circuitAddr, isCircuitAddr, isRelayedAddr, isUdpDirectAddr, rankConnections, relayAddrOf, relayPeerIdOf } from './path-facts.js'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 const log = logger('peerup:dialer')
@@ -13,86 +14,9 @@ const log = logger('peerup:dialer')
 /** Which path to use for a connection. `auto` races direct and relayed. */
 export type PathPreference = 'auto' | 'direct' | 'relay'
 
-/** Path class of a connection: direct over TCP, direct over UDP (WebRTC, hole-punched), or through a relay. */
-export type PathClass = 'direct-tcp' | 'direct-udp' | 'relayed'
-
-/** Path class of a connection. */
-export interface PathInfo {
-  /** `direct` or `relayed` (kept for compatibility; see `class`). */
-  path: 'direct' | 'relayed'
-  /** `direct-tcp`, `direct-udp` or `relayed`. */
-  class: PathClass
-  /** Relay peer ID for relayed connections (and the signalling relay of a direct UDP connection we dialled). */
-  relay?: string
-  /** Remote address of the connection. */
-  remoteAddr: string
-  /**
-   * Limits the relay put on this connection (what was left when asked), if
-   * any: the relay cuts the connection, and every tunnel on it, once one
-   * runs out. A stock circuit relay v2 server has 128 KiB and 2 min by default.
-   */
-  limits?: { bytes?: number, seconds?: number }
-}
-
-/**
- * Whether an address is a direct UDP (WebRTC) one: `…/p2p-circuit/webrtc/p2p/<peer>`
- * on the dialling side, `/webrtc/p2p/<peer>` on the listening side. The relay
- * only carried the signalling; the data flows peer to peer.
- */
-export function isUdpDirectAddr (ma: Multiaddr | string): boolean {
-  return /\/webrtc(\/|$)/.test(ma.toString())
-}
-
-/** Whether an address goes through a relay (circuit, and not a WebRTC address signalled over one). */
-export function isRelayedAddr (ma: Multiaddr | string): boolean {
-  return ma.toString().includes('/p2p-circuit') && !isUdpDirectAddr(ma)
-}
-
-/** Describe the path of a connection. */
-export function pathOf (conn: Connection): PathInfo {
-  const addr = conn.remoteAddr.toString()
-  const i = addr.indexOf('/p2p-circuit')
-  const relay = i < 0 ? undefined : /\/p2p\/([^/]+)$/.exec(addr.slice(0, i))?.[1]
-  if (isUdpDirectAddr(addr)) return { path: 'direct', class: 'direct-udp', ...(relay != null ? { relay } : {}), remoteAddr: addr }
-  if (i < 0) return { path: 'direct', class: 'direct-tcp', remoteAddr: addr }
-  const limits = conn.limits != null
-    ? { ...(conn.limits.bytes != null ? { bytes: Number(conn.limits.bytes) } : {}), ...(conn.limits.seconds != null ? { seconds: conn.limits.seconds } : {}) }
-    : undefined
-  return { path: 'relayed', class: 'relayed', relay, remoteAddr: addr, ...(limits != null ? { limits } : {}) }
-}
-
-/** `130452` → `127 KiB`. */
-function bytesText (n: number): string {
-  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)} MiB`
-  if (n >= 1024) return `${Math.floor(n / 1024)} KiB`
-  return `${n} bytes`
-}
-
-/**
- * A warning for a connection the relay limits, or undefined: tunnels on it
- * are reset when a limit runs out, which otherwise looks like a random cut.
- */
-export function describeLimits (p: PathInfo): string | undefined {
-  if (p.limits == null) return undefined
-  const parts = [
-    p.limits.bytes != null ? bytesText(p.limits.bytes) : undefined,
-    p.limits.seconds != null ? `${p.limits.seconds} s` : undefined
-  ].filter(x => x != null)
-  if (parts.length === 0) return undefined
-  return `relay${p.relay != null ? ` ${p.relay}` : ''} limits this connection (left: ${parts.join(', ')}): its tunnels are reset when a limit runs out (use a relay without circuit limits, e.g. peerup relay serve)`
-}
-
-/** Human form of a path: `direct`, `direct-udp` or `relayed via <relay>`. */
-export function describePath (p: PathInfo): string {
-  if (p.class === 'direct-udp') return 'direct-udp'
-  return p.path === 'direct' ? 'direct' : `relayed via ${p.relay ?? 'relay'}`
-}
-
-/** Rank of a path class for new tunnels when direct is preferred: TCP, then UDP, then relay. */
-export function pathRank (conn: Connection): number {
-  const c = pathOf(conn).class
-  return c === 'direct-tcp' ? 0 : c === 'direct-udp' ? 1 : 2
-}
+// the path facts used to live here: importers of dialer.js keep finding them
+export { describeLimits, describePath, isRelayedAddr, isUdpDirectAddr, pathOf, pathRank } from './path-facts.js'
+export type { PathClass, PathInfo } from './path-facts.js'
 
 /** A dial target. */
 export interface DialTarget {
@@ -182,10 +106,6 @@ export async function looksRefused (libp2p: PeerupLibp2p, err: any, peer: string
   return hungUp && await neverIdentified(libp2p, peer)
 }
 
-function isCircuit (ma: Multiaddr | string): boolean {
-  return isRelayedAddr(ma)
-}
-
 function withPeer (addr: string, peerId: string): Multiaddr {
   const ma = multiaddr(addr)
   return addr.includes('/p2p/') ? ma : ma.encapsulate(`/p2p/${peerId}`)
@@ -194,7 +114,7 @@ function withPeer (addr: string, peerId: string): Multiaddr {
 function matches (conn: Connection, pref: PathPreference): boolean {
   if (conn.status !== 'open') return false
   if (pref === 'auto') return true
-  return (pref === 'direct') === !isCircuit(conn.remoteAddr)
+  return (pref === 'direct') === !isRelayedAddr(conn.remoteAddr)
 }
 
 /**
@@ -208,9 +128,7 @@ export async function connectToPeer (libp2p: PeerupLibp2p, target: DialTarget, o
   const pref = options.path ?? 'auto'
   const peer = parsePeerId(target.peerId)
   const open = libp2p.getConnections(peer)
-  const existing = open.filter(c => matches(c, pref) && options.exclude?.(c) !== true)
-  const sign = options.prefer === 'relay' ? -1 : 1
-  existing.sort((a, b) => sign * (pathRank(a) - pathRank(b)))
+  const existing = rankConnections(open.filter(c => matches(c, pref)), { prefer: options.prefer, exclude: options.exclude })
   if (existing.length > 0) return existing[0]
   // an excluded (dead) connection is still open: make libp2p dial instead of handing it back
   const excluded = open.some(c => c.status === 'open' && options.exclude?.(c) === true)
@@ -223,8 +141,8 @@ export async function connectToPeer (libp2p: PeerupLibp2p, target: DialTarget, o
     for (const a of dialableRemoteAddrs(stored, { sameHostRelay: (options.relays ?? []).some(isLoopbackAddr) }).addrs) known.add(a)
   } catch {}
   // WebRTC addresses are dialled by the background upgrade, not raced here
-  const direct = [...known].filter(a => !a.includes('/p2p-circuit') && !isUdpDirectAddr(a)).map(a => withPeer(a, target.peerId))
-  const relayed = (options.relays ?? []).map(r => multiaddr(r).encapsulate(`/p2p-circuit/p2p/${target.peerId}`))
+  const direct = [...known].filter(a => !isCircuitAddr(a) && !isUdpDirectAddr(a)).map(a => withPeer(a, target.peerId))
+  const relayed = (options.relays ?? []).map(r => circuitAddr(r, target.peerId))
   const force = pref !== 'auto' || excluded
 
   const attempts: Array<Promise<Connection>> = []
@@ -234,7 +152,7 @@ export async function connectToPeer (libp2p: PeerupLibp2p, target: DialTarget, o
   const attempt = async (label: string, addrs: Multiaddr[], relay?: { addr: string, id: string }): Promise<Connection> => {
     try {
       const conn = await libp2p.dial(addrs, { signal, force })
-      if (!matches(conn, pref) || options.exclude?.(conn) === true) throw new Error(`got a ${isCircuit(conn.remoteAddr) ? 'relayed' : 'direct'} connection`)
+      if (!matches(conn, pref) || options.exclude?.(conn) === true) throw new Error(`got a ${isRelayedAddr(conn.remoteAddr) ? 'relayed' : 'direct'} connection`)
       return conn
     } catch (err: any) {
       const refused = await looksRefused(libp2p, err, relay?.id ?? target.peerId)
@@ -248,8 +166,8 @@ export async function connectToPeer (libp2p: PeerupLibp2p, target: DialTarget, o
   if (pref !== 'relay' && direct.length > 0) attempts.push(attempt('direct', direct))
   if (pref !== 'direct') {
     for (const r of relayed) {
-      const relayAddr = r.toString().split('/p2p-circuit')[0]
-      attempts.push(attempt(`via ${relayAddr}`, [r], { addr: relayAddr, id: /\/p2p\/([^/]+)$/.exec(relayAddr)?.[1] ?? '' }))
+      const relayAddr = relayAddrOf(r) ?? r.toString()
+      attempts.push(attempt(`via ${relayAddr}`, [r], { addr: relayAddr, id: relayPeerIdOf(r) ?? '' }))
     }
   }
   if (attempts.length === 0) {

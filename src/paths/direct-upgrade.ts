@@ -1,6 +1,7 @@
 import { logger } from '@libp2p/logger'
 import { DIRECT_UPGRADE_DIAL_TIMEOUT, DIRECT_UPGRADE_IDENTIFY_TIMEOUT, DIRECT_UPGRADE_RETIRE_CHECK, DIRECT_UPGRADE_RETRY, KAD_PROTOCOL } from '../constants.js'
 import { errorText } from './dialer.js'
+import { isCircuitAddr, isRelayedConnection, pathOf } from './path-facts.js'
 import type { PeerupLibp2p } from '../network/network.js'
 import type { Connection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -65,15 +66,20 @@ export interface DirectUpgrader {
   stop: () => void
 }
 
-function isCircuit (ma: Multiaddr | string): boolean {
-  return ma.toString().includes('/p2p-circuit')
-}
+/**
+ * What supersedes a relayed connection: a direct TCP one. A direct UDP
+ * (WebRTC) connection does not: the relayed one stays beside it as the
+ * fallback the path manager relies on, and the WebRTC connection itself is
+ * never retired as if it were relayed (its address has a `/p2p-circuit`
+ * only for the signalling).
+ */
+const isDirectTcp = (c: Connection): boolean => c.status === 'open' && pathOf(c).class === 'direct-tcp'
 
-/** Addresses worth a direct dial: not a circuit, not loopback or link-local, TCP or WebSocket. */
+/** Addresses worth a direct dial: not a circuit (nor WebRTC signalled over one), not loopback or link-local, TCP or WebSocket. */
 export function directCandidates (addrs: Multiaddr[], peer: string): Multiaddr[] {
   const out = new Map<string, Multiaddr>()
   for (const ma of addrs) {
-    if (isCircuit(ma)) continue
+    if (isCircuitAddr(ma)) continue
     const host = ma.getComponents()[0]
     if (host == null) continue
     if (host.name === 'ip4' && (host.value?.startsWith('127.') === true || host.value?.startsWith('169.254.') === true || host.value === '0.0.0.0')) continue
@@ -104,12 +110,12 @@ export function createDirectUpgrader (libp2p: PeerupLibp2p, init: DirectUpgrader
 
   /** Close `conn` as soon as it carries no tunnels (checked every `retireCheck` ms while it is open). */
   const retire = (conn: Connection): void => {
-    if (retiring.has(conn.id) || !isCircuit(conn.remoteAddr)) return
+    if (retiring.has(conn.id) || !isRelayedConnection(conn)) return
     retiring.add(conn.id)
     const tick = (): void => {
       if (stopped || conn.status !== 'open') { retiring.delete(conn.id); return }
       // the direct connection went away meanwhile: keep the relayed one
-      if (!libp2p.getConnections(conn.remotePeer).some(c => c.status === 'open' && !isCircuit(c.remoteAddr))) { retiring.delete(conn.id); return }
+      if (!libp2p.getConnections(conn.remotePeer).some(isDirectTcp)) { retiring.delete(conn.id); return }
       if (!hasTunnels(conn)) {
         log('closing relayed connection %s to %p: a direct connection superseded it', conn.id, conn.remotePeer)
         retiring.delete(conn.id)
@@ -146,7 +152,7 @@ export function createDirectUpgrader (libp2p: PeerupLibp2p, init: DirectUpgrader
 
   const run = async (relayed: Connection): Promise<Connection | undefined> => {
     const peer = relayed.remotePeer
-    const existing = libp2p.getConnections(peer).find(c => c.status === 'open' && !isCircuit(c.remoteAddr))
+    const existing = libp2p.getConnections(peer).find(isDirectTcp)
     if (existing != null) { retire(relayed); return existing }
     const candidates = await remoteAddrs(relayed)
     if (stopped || candidates.length === 0) {
@@ -168,7 +174,7 @@ export function createDirectUpgrader (libp2p: PeerupLibp2p, init: DirectUpgrader
         conn.abort(new Error('not the expected peer'))
         throw new Error(`${bare.toString()} is ${conn.remotePeer.toString()}, not ${peer.toString()}`)
       }
-      if (isCircuit(conn.remoteAddr)) throw new Error('got a relayed connection')
+      if (isCircuitAddr(conn.remoteAddr)) throw new Error('got a relayed connection')
       return conn
     })
     try {
@@ -180,7 +186,7 @@ export function createDirectUpgrader (libp2p: PeerupLibp2p, init: DirectUpgrader
           if (r.status === 'fulfilled' && r.value.id !== direct.id && !hasTunnels(r.value)) r.value.close().catch(() => {})
         }
       })
-      for (const c of libp2p.getConnections(peer)) if (isCircuit(c.remoteAddr)) retire(c)
+      for (const c of libp2p.getConnections(peer)) if (isRelayedConnection(c)) retire(c)
       return direct
     } catch (err: any) {
       const reasons = (err?.errors ?? [err]).map((e: any) => errorText(e)).join('; ')
@@ -207,13 +213,13 @@ export function createDirectUpgrader (libp2p: PeerupLibp2p, init: DirectUpgrader
       }
     },
     retireRelayed: (peer, windowMs = DIRECT_UPGRADE_DIAL_TIMEOUT) => {
-      for (const c of libp2p.getConnections(peer)) if (isCircuit(c.remoteAddr)) retire(c)
+      for (const c of libp2p.getConnections(peer)) if (isRelayedConnection(c)) retire(c)
       const key = peer.toString()
       if (watching.has(key)) return
       watching.add(key)
       const onOpen = (evt: any): void => {
         const c = evt.detail as Connection
-        if (c.remotePeer.equals(peer) && isCircuit(c.remoteAddr)) retire(c)
+        if (c.remotePeer.equals(peer) && isRelayedConnection(c)) retire(c)
       }
       const done = (): void => { clearTimeout(timer); timers.delete(timer); watching.delete(key); libp2p.removeEventListener('connection:open', onOpen); cleanups.delete(done) }
       const timer = setTimeout(done, windowMs)

@@ -7,18 +7,18 @@
  */
 import { randomBytes } from 'node:crypto'
 import { logger } from '@libp2p/logger'
-import { multiaddr } from '@multiformats/multiaddr'
 import {
-  DIRECT_DEAD_TIMEOUT, DIRECT_HEALTH_INTERVAL, DIRECT_HEALTH_TIMEOUT, DIRECT_UPGRADE_RETRY_MAX, DIRECT_UPGRADE_RETRY_MIN, DIRECT_UPGRADE_TIMEOUT
+  DIRECT_DEAD_TIMEOUT, DIRECT_HEALTH_INTERVAL, DIRECT_HEALTH_TIMEOUT, DIRECT_UPGRADE_RETRY_MAX, DIRECT_UPGRADE_RETRY_MIN, DIRECT_UPGRADE_TIMEOUT, PING_PAYLOAD_BYTES, PING_PROTOCOL
 } from '../constants.js'
-import { errorText, isRelayedAddr, isUdpDirectAddr } from './dialer.js'
+import { errorText } from './dialer.js'
+import { isRelayedConnection, isUdpDirectAddr, pathOf, rankConnections, relayAddrOf, webrtcAddr } from './path-facts.js'
+import type { PathClass } from './path-facts.js'
 import { parsePeerId } from '../auth/identity.js'
 import type { UdpTransportStatus } from '../network/udp-transport.js'
 import type { PeerupLibp2p } from '../network/network.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
 const log = logger('peerup:paths')
-const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 /** Echoes per liveness stream: @libp2p/ping aborts a stream 10 s after it opened. */
 const PINGS_PER_STREAM = 4
 
@@ -46,6 +46,19 @@ export interface PathEvent {
   /** For `direct-udp`: ms since the first relayed contact. */
   afterMs?: number
   reason?: string
+}
+
+/** What {@link PathManager.explain} says about the path to a peer. */
+export interface PathExplanation {
+  peerId: string
+  /** The class of the connection the next tunnel takes, or `none` when no usable connection is open (the next tunnel dials). */
+  class: PathClass | 'none'
+  /** The relay: of a relayed connection, or the signalling relay of a direct UDP one we dialled. */
+  relay?: string
+  /** Remote address of that connection. */
+  remoteAddr?: string
+  /** Why this path, in words: what it is and, when it is not direct, why not. */
+  reason: string
 }
 
 /** Init of {@link createPathManager}. */
@@ -87,6 +100,12 @@ export interface PathManager {
   state: (peerId: string) => PeerPathState | undefined
   /** Why direct UDP is impossible in this process, if it is. */
   unavailable: () => string | undefined
+  /**
+   * What the path to `peerId` is, of which class, and why: the open
+   * connection new tunnels take (ranked as the dialer ranks them, minus the
+   * ones to avoid) and, for a relayed one, why there is no direct path.
+   */
+  explain: (peerId: string) => PathExplanation
   stop: () => void
 }
 
@@ -147,8 +166,8 @@ export function createPathManager (init: PathManagerInit): PathManager {
     if (stopped || p.state === 'trying') return
     if (openUdp(p.peerId).length > 0) { p.state = 'direct'; return }
     const conns = libp2p.getConnections(parsePeerId(p.peerId)).filter(c => c.status === 'open')
-    const relayedConn = conns.find(c => isRelayedAddr(c.remoteAddr))
-    const relayAddr = relayedConn != null ? relayedConn.remoteAddr.toString().split('/p2p-circuit')[0] : p.relayAddr
+    const relayedConn = conns.find(isRelayedConnection)
+    const relayAddr = relayedConn != null ? relayAddrOf(relayedConn.remoteAddr) : p.relayAddr
     if (conns.length === 0 || relayAddr == null) {
       // nobody is talking to this peer any more: the next relayed contact starts over
       p.state = 'idle'
@@ -156,7 +175,7 @@ export function createPathManager (init: PathManagerInit): PathManager {
     }
     p.relayAddr = relayAddr
     p.state = 'trying'
-    const target = multiaddr(relayAddr).encapsulate(`/p2p-circuit/webrtc/p2p/${p.peerId}`)
+    const target = webrtcAddr(relayAddr, p.peerId)
     const started = Date.now()
     try {
       // force: libp2p would otherwise hand back the relayed connection we already have
@@ -211,7 +230,7 @@ export function createPathManager (init: PathManagerInit): PathManager {
             const pend = w.pending
             if (pend == null || w.stream !== s) return
             pend.got.push(Buffer.from(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()))
-            if (Buffer.concat(pend.got).length < 32) return
+            if (Buffer.concat(pend.got).length < PING_PAYLOAD_BYTES) return
             w.pending = undefined
             suspectedAt.delete(conn)
             // the ping handler ends a stream after 10 s: take a fresh one well before that
@@ -225,7 +244,7 @@ export function createPathManager (init: PathManagerInit): PathManager {
           })
         }
         w.pending = { sentAt: Date.now(), got: [] }
-        w.stream.send(randomBytes(32))
+        w.stream.send(randomBytes(PING_PAYLOAD_BYTES))
       } catch (err: any) {
         // keep `pending`: its age is how long the path has been silent
         if (conn.status === 'open') setBad(p, conn, errorText(err))
@@ -265,6 +284,25 @@ export function createPathManager (init: PathManagerInit): PathManager {
     emit({ peerId: p.peerId, class: 'direct-udp', reason: 'answering again' })
   }
 
+  const unavailable = (): string | undefined => {
+    if (!init.udp.available) return init.udp.reason ?? 'the UDP transport is not available'
+    if (prefer === 'relay') return 'paths.prefer is "relay"'
+    return undefined
+  }
+
+  /** Why a peer reached over a relay has no direct path (yet). */
+  const whyNotDirect = (peerId: string, open: Connection[]): string => {
+    if (prefer === 'relay') return 'paths.prefer is "relay"'
+    if (open.some(c => avoided.has(c))) return 'the direct UDP connection stopped answering; new tunnels avoid it'
+    const p = peers.get(peerId)
+    const udp = unavailable()
+    const noUdp = udp != null ? `no direct UDP: ${udp}` : undefined
+    if (p == null) return noUdp ?? 'no direct upgrade tried from this side (the peer dialled us, or no tunnel went to it yet)'
+    if (p.state === 'trying') return 'hole punching (direct UDP) under way'
+    if (p.state === 'waiting') return `hole punching failed ${p.attempts} time${p.attempts === 1 ? '' : 's'}, retry scheduled${p.lastError != null ? ` (${p.lastError})` : ''}`
+    return p.lastError ?? noUdp ?? 'no direct path found'
+  }
+
   return {
     relayed: (peerId, connection) => {
       if (stopped || prefer === 'relay' || !init.udp.available) return
@@ -273,7 +311,7 @@ export function createPathManager (init: PathManagerInit): PathManager {
         p = { peerId, state: 'idle', attempts: 0, firstRelayedAt: Date.now() }
         peers.set(peerId, p)
       }
-      p.relayAddr = connection.remoteAddr.toString().split('/p2p-circuit')[0]
+      p.relayAddr = relayAddrOf(connection.remoteAddr) ?? p.relayAddr
       if (p.state === 'idle') void attempt(p)
     },
     avoid: (conn) => avoided.has(conn),
@@ -288,10 +326,27 @@ export function createPathManager (init: PathManagerInit): PathManager {
       const { firstRelayedAt, relayAddr, timer, ...rest } = p
       return { ...rest }
     },
-    unavailable: () => {
-      if (!init.udp.available) return init.udp.reason ?? 'the UDP transport is not available'
-      if (prefer === 'relay') return 'paths.prefer is "relay"'
-      return undefined
+    unavailable,
+    explain: (peerId) => {
+      const open = libp2p.getConnections(parsePeerId(peerId)).filter(c => c.status === 'open')
+      const best = rankConnections(open, { prefer, exclude: c => avoided.has(c) })[0]
+      if (best == null) {
+        return {
+          peerId,
+          class: 'none',
+          reason: open.length > 0
+            ? 'its only connection is a direct UDP one that stopped answering: the next tunnel dials again'
+            : 'no open connection: the next tunnel dials (known direct addresses raced against the relays)'
+        }
+      }
+      const info = pathOf(best)
+      const out = { peerId, class: info.class, ...(info.relay != null ? { relay: info.relay } : {}), remoteAddr: info.remoteAddr }
+      if (info.class === 'direct-tcp') return { ...out, reason: prefer === 'relay' ? 'direct TCP connection (paths.prefer is "relay", but no relayed connection is open)' : 'direct TCP connection' }
+      if (info.class === 'direct-udp') {
+        const via = info.relay != null ? `, hole-punched with signalling via ${info.relay}` : ''
+        return { ...out, reason: prefer === 'relay' ? `direct UDP (WebRTC${via}; paths.prefer is "relay", but no relayed connection is open)` : `direct UDP (WebRTC${via}); no direct TCP connection` }
+      }
+      return { ...out, reason: `relayed: ${whyNotDirect(peerId, open)}` }
     },
     stop: () => {
       stopped = true

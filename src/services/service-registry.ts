@@ -164,7 +164,7 @@ class Registry implements ServiceRegistry {
   }
 
   private onStream (def: ServiceDefinition, stream: Stream, connection: Connection): void {
-    // capture FIN/close synchronously, before any await: a FIN that arrives before the listeners is lost
+    // capture FIN/close synchronously, before any await: a listener added later misses an early FIN
     const held = holdStream(stream)
     const peer = connection.remotePeer.toString()
     // defense in depth: re-check authorization before touching the local service

@@ -4,7 +4,7 @@
  * `tunnelSocket()`. One list, so `peerup status` and `/metrics` count every
  * byte that went into the mesh, not only the control API's.
  */
-import type { PathInfo } from '../paths/dialer.js'
+import type { PathInfo } from '../paths/path-facts.js'
 import type { NodeMetrics } from '../metrics/node-metrics.js'
 
 /** What opened an outbound tunnel. */

@@ -3,6 +3,7 @@ import { describeStream, registerState, stateKey } from '../metrics/debug-state.
 import { fallbackStreamKicker, type StreamKicker } from '../network/patches/stream-kick.js'
 import { PROXY_HIGH_WATER_MARK } from '../constants.js'
 import { TunnelResetError } from '../errors.js'
+import { createReadGate } from './read-gate.js'
 import type { Connection, Stream } from '@libp2p/interface'
 import type { Socket } from 'node:net'
 import type { Readable, Writable } from 'node:stream'
@@ -49,7 +50,7 @@ export interface SpliceOptions {
  * A stream whose early events have been captured. Create it synchronously
  * at handler entry with {@link holdStream}, before any `await`, so a FIN or
  * reset that arrives while the local service is being dialed is not lost
- * (`for await` or listeners attached later miss it).
+ * (a `for await` or a late listener misses an early FIN).
  */
 export interface HeldStream {
   readonly stream: Stream
@@ -115,8 +116,7 @@ export function socketEnd (socket: Socket): LocalEnd {
  *
  * - local → stream: the input is paused while the stream's write buffer is
  *   above the high-water mark, and resumed on the stream's `idle` event
- *   (`onDrain()` in @libp2p/utils 7.4 keeps its first promise, so it resolves
- *   at once after the first drain);
+ *   (`onDrain()` is unreliable in @libp2p/utils 7.4);
  * - stream → local: the stream is paused while `output.write()` reports a
  *   full buffer and resumed on `drain`; a pause requested while `resume()`
  *   is dispatching is re-applied after it returns (the `resume()` bug).
@@ -124,8 +124,8 @@ export function socketEnd (socket: Socket): LocalEnd {
  * Half-close travels both ways (local EOF → `stream.close()`, remote FIN →
  * `output.end()` after all data). A reset on either side becomes a reset on
  * the other, and a stream that closes without a remote FIN (how a cut relay
- * circuit shows up) becomes a reset, never a clean EOF (as a FIN, a cut would silently
- * truncate the data).
+ * circuit shows up) becomes a reset, never a clean EOF (a relay kill looks
+ * like a clean close; a TCP FIN would pass a truncated stream off as complete).
  *
  * A socket must have been created with `allowHalfOpen: true`.
  */
@@ -146,11 +146,10 @@ export async function spliceSocketStream (local: Socket | LocalEnd, input: Strea
     let streamClosed = held.closed
     let failed: Error | undefined
     let finished = false
-    let resuming = false
-    let pauseAfterResume = false
     let inputPausedForStream = false
+    const gate = createReadGate(stream)
     const unregister = registerState(stateKey('tunnel'), () => ({
-      counters, remoteFin, localFinSent, inputEnded, outputFinished, streamClosed, inputPausedForStream, resuming, pauseAfterResume,
+      counters, remoteFin, localFinSent, inputEnded, outputFinished, streamClosed, inputPausedForStream, resuming: gate.resuming, pauseAfterResume: gate.pauseAfterResume,
       input: { paused: src.isPaused(), flowing: (src as any).readableFlowing, ended: src.readableEnded },
       output: { needDrain: dst.writableNeedDrain, buffered: dst.writableLength },
       stream: describeStream(stream)
@@ -179,26 +178,9 @@ export async function spliceSocketStream (local: Socket | LocalEnd, input: Strea
       const buf = toBuffer(evt.data)
       counters.bytesFromStream += buf.byteLength
       if (dst.destroyed) return
-      if (!dst.write(buf)) {
-        if (resuming) {
-          pauseAfterResume = true
-        } else {
-          try { stream.pause() } catch {}
-        }
-      }
+      if (!dst.write(buf)) gate.pause()
     }
-    const onOutputDrain = (): void => {
-      if (stream.readStatus !== 'paused') return
-      resuming = true
-      pauseAfterResume = false
-      try {
-        stream.resume()
-      } catch {}
-      resuming = false
-      if (pauseAfterResume && (stream.readStatus as string) === 'readable') {
-        try { stream.pause() } catch {}
-      }
-    }
+    const onOutputDrain = (): void => { gate.resume() }
     const onRemoteFin = (): void => {
       // A WebRTC stream reports a data channel that closed under it (transport gone, or a
       // reset whose RESET flag was lost) as a remote close-write too; a real FIN arrives while

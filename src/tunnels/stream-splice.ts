@@ -1,6 +1,7 @@
 import { logger } from '@libp2p/logger'
 import { describeStream, registerState, stateKey } from '../metrics/debug-state.js'
 import { fallbackStreamKicker, type StreamKicker } from '../network/patches/stream-kick.js'
+import { createReadGate } from './read-gate.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
 const log = logger('peerup:relay:splice')
@@ -54,9 +55,8 @@ function toBytes (data: any): Uint8Array {
  * window, so the sender stalls at the far end, not in the relay), and resumed
  * on `dst`'s `idle` event, in a microtask: `idle` fires inside `dst`'s send
  * loop, where a `send()` is queued but not flushed. A pause asked for while
- * `resume()` dispatches is re-applied afterwards (the `resume()` bug,
- * @libp2p/utils 7.4 re-opens the window even when a listener paused during
- * its dispatch). A FIN travels as a FIN; a reset, or a close without FIN (a
+ * `resume()` dispatches is re-applied afterwards (the `resume()` bug, see
+ * {@link createReadGate}). A FIN travels as a FIN; a reset, or a close without FIN (a
  * dead connection), resets the other side, so no end ever sees a truncated
  * stream as a clean EOF.
  */
@@ -90,8 +90,7 @@ export async function spliceStreams (a: Stream, b: Stream, options: StreamSplice
     const onAbort = (): void => { fail(options.signal?.reason instanceof Error ? options.signal.reason : new Error('circuit aborted')) }
 
     const wire = (src: Stream, dst: Stream, count: (n: number) => void, name: string): void => {
-      let resuming = false
-      let pauseAfterResume = false
+      const gate = createReadGate(src)
       let pausedForDst = false
       let fin = src.remoteWriteStatus === 'closed'
       const onMessage = (evt: any): void => {
@@ -110,8 +109,7 @@ export async function spliceStreams (a: Stream, b: Stream, options: StreamSplice
         }
         if (dst.writeBufferLength > hwm && !pausedForDst) {
           pausedForDst = true
-          if (resuming) pauseAfterResume = true
-          else { try { src.pause() } catch {} }
+          gate.pause()
         }
       }
       let resumeQueued = false
@@ -119,12 +117,7 @@ export async function spliceStreams (a: Stream, b: Stream, options: StreamSplice
         resumeQueued = false
         if (!pausedForDst || finished) return
         pausedForDst = false
-        if (src.readStatus !== 'paused') return
-        resuming = true
-        pauseAfterResume = false
-        try { src.resume() } catch {}
-        resuming = false
-        if (pauseAfterResume && (src.readStatus as string) === 'readable') { try { src.pause() } catch {} }
+        gate.resume()
       }
       const onIdle = (): void => {
         // `idle` is dispatched from inside dst's send loop, while it still counts as sending:
@@ -144,7 +137,7 @@ export async function spliceStreams (a: Stream, b: Stream, options: StreamSplice
         if (!fin) { fail(new Error('stream closed without FIN')); return }
         finish()
       }
-      Object.defineProperty(flags, name, { enumerable: true, get: () => ({ pausedForDst, fin, resuming, pauseAfterResume }) })
+      Object.defineProperty(flags, name, { enumerable: true, get: () => ({ pausedForDst, fin, resuming: gate.resuming, pauseAfterResume: gate.pauseAfterResume }) })
       src.addEventListener('message', onMessage)
       src.addEventListener('remoteCloseWrite', onFin)
       src.addEventListener('end', onEnd)
@@ -158,7 +151,7 @@ export async function spliceStreams (a: Stream, b: Stream, options: StreamSplice
         dst.removeEventListener('idle', onIdle)
       })
       if (src.status !== 'open') { closed.add(src); if (!fin) fail(new Error('stream closed before the circuit started')) }
-      if (src.readStatus === 'paused') { try { src.resume() } catch {} }
+      gate.resume()
       if (src.readableEnded) onEnd()
     }
 

@@ -11,15 +11,27 @@ export type Lib = typeof import('../src/index.js')
 export type Files = typeof import('../src/config/index.js')
 /** The daemon's control API, client side (`peerup/control`). */
 export type Control = typeof import('../src/control/index.js')
+/** The daemon as a library object (`createDaemon`, `pingReport`). */
+export type DaemonLib = typeof import('../src/daemon/index.js')
 
 let loading: Promise<Lib> | undefined
 let loadingFiles: Promise<Files> | undefined
 let loadingControl: Promise<Control> | undefined
+let loadingDaemon: Promise<DaemonLib> | undefined
 
 /** The library (loaded once): commands that start a node. */
 export async function lib (): Promise<Lib> {
   loading ??= import('../src/index.js')
   return await loading
+}
+
+/**
+ * The daemon module (loaded once, after {@link lib} so the polyfill comes
+ * first): `peerup daemon`, `peerup gateway` and one-shot `peerup ping`.
+ */
+export async function daemonLib (): Promise<DaemonLib> {
+  loadingDaemon ??= lib().then(async () => await import('../src/daemon/index.js'))
+  return await loadingDaemon
 }
 
 /** The control API's client (loaded once): commands that ask a running daemon or relay. */

@@ -1,0 +1,6 @@
+/**
+ * The daemon as a library object: {@link createDaemon} and its events, and
+ * {@link pingReport}, the ping with a path diagnosis that `peerup ping` and
+ * the control API's `/v1/ping` share.
+ */
+export { createDaemon, type Daemon, type DaemonInit, type DaemonEvents, type ReservationFailure } from './daemon.js'

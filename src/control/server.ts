@@ -11,6 +11,11 @@
  *   `101 Switching Protocols`, and the connection becomes a framed byte
  *   stream to the service (`frames.ts`) spliced with `spliceSocketStream`.
  *   A failure is a JSON error `{error: {name, message}}` instead.
+ * - `GET /v1/ping?target=T[&count=N][&interval=MS][&path=P][&untilDirect=1]`:
+ *   one JSON line per reply `{reply}`, then `{report: {directAfterMs, udp}}`,
+ *   or `{error}` (see `pingReport`);
+ * - `GET /v1/resolve?name=N`: the resolver chain's answer (`ChainResult`);
+ * - `GET /v1/services?target=T[&path=P]`: the services `T` lets us use.
  *
  * Optionally the same `/metrics` on a TCP address (`daemon.metrics_listen`).
  */
@@ -27,6 +32,7 @@ import { encodeFrame, FRAME, frameDecoder, frameHeader } from './frames.js'
 import { serveMetrics } from '../metrics/metrics-http.js'
 import { controlSocketPath, MAX_SOCKET_PATH } from './socket-path.js'
 import { buildMetrics, buildStatus } from './status.js'
+import { pingReport } from '../daemon/ping-report.js'
 import type { TunMode } from '../tun/tun-mode.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { PathPreference } from '../paths/dialer.js'
@@ -93,6 +99,22 @@ function sendJson (res: ServerResponse, code: number, body: unknown): void {
   const text = JSON.stringify(body)
   res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
   res.end(text)
+}
+
+function sendError (res: ServerResponse, err: any): void {
+  const name = typeof err?.name === 'string' ? err.name : 'Error'
+  sendJson(res, httpStatusOf(name), { error: { name, message: String(err?.message ?? err) } })
+}
+
+/** Answer with the value as JSON, or the error with its name. */
+function answer (res: ServerResponse, work: Promise<unknown>): void {
+  work.then(v => { sendJson(res, 200, v) }, (err) => { sendError(res, err) })
+}
+
+/** The `path` query parameter (default `auto`), or undefined when it is none of auto, direct, relay. */
+function pathParam (url: URL): PathPreference | undefined {
+  const p = url.searchParams.get('path') ?? 'auto'
+  return p === 'auto' || p === 'direct' || p === 'relay' ? p : undefined
 }
 
 /** Whether something answers on a unix socket (a live daemon), bounded. */
@@ -247,11 +269,54 @@ class Control implements ControlServer {
       return
     }
     if (req.method === 'GET' && url.pathname === '/v1/connect') { this.onConnect(url, res); return }
+    if (req.method === 'GET' && url.pathname === '/v1/ping') { this.onPing(url, res); return }
+    if (req.method === 'GET' && url.pathname === '/v1/resolve') {
+      const name = url.searchParams.get('name') ?? ''
+      if (name === '') { sendError(res, new UsageError('the resolve endpoint needs name')); return }
+      answer(res, this.init.node.resolve(name))
+      return
+    }
+    if (req.method === 'GET' && url.pathname === '/v1/services') {
+      const target = url.searchParams.get('target') ?? ''
+      const path = pathParam(url)
+      if (target === '' || path == null) { sendError(res, new UsageError('the services endpoint needs target and path=auto|direct|relay')); return }
+      answer(res, this.init.node.remoteServices(target, { path }))
+      return
+    }
     if (url.pathname === '/v1/tunnel') {
       sendJson(res, 426, { error: { name: 'UsageError', message: `the tunnel endpoint needs "Connection: Upgrade" and "Upgrade: ${CONTROL_TUNNEL_UPGRADE}"` } })
       return
     }
     sendJson(res, 404, { error: { name: 'NotFound', message: `no such endpoint: ${req.method ?? ''} ${url.pathname}` } })
+  }
+
+  /** A ping series, one JSON line per reply as it comes (for `peerup ping`). */
+  private onPing (url: URL, res: ServerResponse): void {
+    const q = url.searchParams
+    const target = q.get('target') ?? ''
+    const path = pathParam(url)
+    const count = Number(q.get('count') ?? '3')
+    const interval = q.get('interval') != null ? Number(q.get('interval')) : undefined
+    if (target === '' || path == null || !Number.isInteger(count) || count < 1 || (interval != null && (!Number.isFinite(interval) || interval < 0))) {
+      sendError(res, new UsageError('the ping endpoint needs target, count ≥ 1, interval ≥ 0 (ms) and path=auto|direct|relay'))
+      return
+    }
+    const abort = new AbortController()
+    res.once('close', () => { abort.abort(new Error('control client went away')) })
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' })
+    const line = (body: unknown): void => { if (!res.destroyed) res.write(JSON.stringify(body) + '\n') }
+    pingReport(this.init.node, target, {
+      path,
+      count,
+      interval,
+      untilDirect: q.get('untilDirect') === '1',
+      signal: abort.signal,
+      onReply: (reply) => { line({ reply }) }
+    }).then(r => {
+      line({ report: { directAfterMs: r.directAfterMs, udp: r.udp } })
+    }, (err: any) => {
+      line({ error: { name: typeof err?.name === 'string' ? err.name : 'Error', message: String(err?.message ?? err) } })
+    }).finally(() => { res.end() })
   }
 
   /** Resolve and connect (for `peerup proxy`, which fails fast before it listens). */
@@ -262,12 +327,7 @@ class Control implements ControlServer {
       sendJson(res, 400, { error: { name: 'UsageError', message: 'the connect endpoint needs target and path=auto|direct|relay' } })
       return
     }
-    this.init.node.connect(target, { path }).then(c => {
-      sendJson(res, 200, { peerId: c.peerId, path: c.path.path, class: c.path.class, relay: c.path.relay ?? null })
-    }, (err: any) => {
-      const name = typeof err?.name === 'string' ? err.name : 'Error'
-      sendJson(res, httpStatusOf(name), { error: { name, message: String(err?.message ?? err) } })
-    })
+    answer(res, this.init.node.connect(target, { path }).then(c => ({ peerId: c.peerId, path: c.path.path, class: c.path.class, relay: c.path.relay ?? null })))
   }
 
   private onUpgrade (req: IncomingMessage, socket: Socket, head: Buffer): void {

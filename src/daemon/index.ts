@@ -4,3 +4,4 @@
  * the control API's `/v1/ping` share.
  */
 export { createDaemon, type Daemon, type DaemonInit, type DaemonEvents, type ReservationFailure } from './daemon.js'
+export { pingReport, type PingReport, type PingReportReply, type PingReportOptions } from './ping-report.js'

@@ -19,10 +19,10 @@
  *
  * Optionally the same `/metrics` on a TCP address (`daemon.metrics_listen`).
  */
-import { chmodSync, lstatSync, statSync, unlinkSync } from 'node:fs'
+import { chmodSync, linkSync, lstatSync, mkdtempSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
 import { connect } from 'node:net'
-import { dirname } from 'node:path'
+import { dirname, join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import { logger } from '@libp2p/logger'
 import { CONTROL_HIGH_WATER_MARK, CONTROL_TUNNEL_UPGRADE } from '../constants.js'
@@ -115,6 +115,44 @@ function answer (res: ServerResponse, work: Promise<unknown>): void {
 function pathParam (url: URL): PathPreference | undefined {
   const p = url.searchParams.get('path') ?? 'auto'
   return p === 'auto' || p === 'direct' || p === 'relay' ? p : undefined
+}
+
+/**
+ * Listen on the unix socket `path` so that no other user can ever connect:
+ * bind it inside a fresh 0700 directory, make it 0600 there, then hard-link
+ * it into place. A connect() that lands between bind and chmod would be
+ * accepted (the kernel checks the mode at connect time), so the socket must
+ * be unreachable until it is 0600; the process umask stays untouched. The
+ * link fails if a socket appeared at `path` meanwhile (a second daemon);
+ * where the file system has no hard links, a rename does it.
+ */
+async function listenPrivately (server: Server, path: string): Promise<void> {
+  const dir = mkdtempSync(join(dirname(path), '.s-'))
+  const bound = join(dir, 's')
+  try {
+    if (Buffer.byteLength(bound) > MAX_SOCKET_PATH) {
+      throw new ControlSocketError(`control socket path ${bound} (bound first, then linked to ${path}) is longer than ${MAX_SOCKET_PATH} bytes (a unix socket limit); move the config directory to a shorter path`)
+    }
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(bound, () => { server.off('error', reject); resolve() })
+    })
+    chmodSync(bound, 0o600)
+    try {
+      linkSync(bound, path)
+    } catch (err: any) {
+      if (err?.code === 'EEXIST') {
+        server.close()
+        throw new ControlSocketError(`another peerup daemon is running for this config (${path} appeared while this one started)`)
+      }
+      renameSync(bound, path)
+    }
+  } catch (err) {
+    if (server.listening) server.close()
+    throw err
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 /** Whether something answers on a unix socket (a live daemon), bounded. */
@@ -221,17 +259,7 @@ class Control implements ControlServer {
     const server = createHttpServer({}, (req, res) => { this.onRequest(req, res) })
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => { this.onUpgrade(req, socket, head) })
     server.on('clientError', (_err, socket) => { socket.destroy() })
-    // the socket is born 0600: no window in which another user could connect
-    const old = process.umask(0o177)
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(path, () => { server.off('error', reject); resolve() })
-      })
-    } finally {
-      process.umask(old)
-    }
-    chmodSync(path, 0o600)
+    await listenPrivately(server, path)
     this.ino = statSync(path).ino
     this.http = server
     const listen = this.init.metricsListen ?? this.init.config.config.daemon.metrics_listen

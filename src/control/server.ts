@@ -19,16 +19,16 @@
  *
  * Optionally the same `/metrics` on a TCP address (`daemon.metrics_listen`).
  */
-import { chmodSync, linkSync, lstatSync, mkdtempSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs'
+import { lstatSync, statSync, unlinkSync } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
-import { connect } from 'node:net'
-import { dirname, join } from 'node:path'
-import { Readable, Writable } from 'node:stream'
+import { dirname } from 'node:path'
 import { logger } from '@libp2p/logger'
-import { CONTROL_HIGH_WATER_MARK, CONTROL_TUNNEL_UPGRADE } from '../constants.js'
+import { CONTROL_TUNNEL_UPGRADE } from '../constants.js'
 import { ControlSocketError, UsageError } from '../errors.js'
 import { spliceSocketStream } from '../tunnels/proxy.js'
-import { encodeFrame, FRAME, frameDecoder, frameHeader } from './frames.js'
+import { framedEnd } from './framed-end.js'
+import { encodeFrame, FRAME } from './frames.js'
+import { answers, listenPrivately } from './private-socket.js'
 import { serveMetrics } from '../metrics/metrics-http.js'
 import { controlSocketPath, MAX_SOCKET_PATH } from './socket-path.js'
 import { buildMetrics, buildStatus } from './status.js'
@@ -37,13 +37,11 @@ import type { TunMode } from '../tun/tun-mode.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { PathPreference } from '../paths/dialer.js'
 import type { PeerupNode } from '../node/node.js'
-import type { LocalEnd } from '../tunnels/proxy.js'
 import type { MetricsHttp } from '../metrics/metrics-http.js'
 import type { TunnelOrigin } from '../tunnels/outbound-tunnels.js'
 import type { DaemonStatus, GatewayStatus, StatusSources } from './status.js'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import type { Duplex } from 'node:stream'
 
 const log = logger('peerup:control')
 
@@ -117,102 +115,6 @@ function pathParam (url: URL): PathPreference | undefined {
   return p === 'auto' || p === 'direct' || p === 'relay' ? p : undefined
 }
 
-/**
- * Listen on the unix socket `path` so that no other user can ever connect:
- * bind it inside a fresh 0700 directory, make it 0600 there, then hard-link
- * it into place. A connect() that lands between bind and chmod would be
- * accepted (the kernel checks the mode at connect time), so the socket must
- * be unreachable until it is 0600; the process umask stays untouched. The
- * link fails if a socket appeared at `path` meanwhile (a second daemon);
- * where the file system has no hard links, a rename does it.
- */
-async function listenPrivately (server: Server, path: string): Promise<void> {
-  const dir = mkdtempSync(join(dirname(path), '.s-'))
-  const bound = join(dir, 's')
-  try {
-    if (Buffer.byteLength(bound) > MAX_SOCKET_PATH) {
-      throw new ControlSocketError(`control socket path ${bound} (bound first, then linked to ${path}) is longer than ${MAX_SOCKET_PATH} bytes (a unix socket limit); move the config directory to a shorter path`)
-    }
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(bound, () => { server.off('error', reject); resolve() })
-    })
-    chmodSync(bound, 0o600)
-    try {
-      linkSync(bound, path)
-    } catch (err: any) {
-      if (err?.code === 'EEXIST') {
-        server.close()
-        throw new ControlSocketError(`another peerup daemon is running for this config (${path} appeared while this one started)`)
-      }
-      renameSync(bound, path)
-    }
-  } catch (err) {
-    if (server.listening) server.close()
-    throw err
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
-
-/** Whether something answers on a unix socket (a live daemon), bounded. */
-async function answers (path: string, timeoutMs = 1000): Promise<boolean> {
-  return await new Promise(resolve => {
-    const s = connect(path)
-    const done = (v: boolean): void => { clearTimeout(t); s.destroy(); resolve(v) }
-    const t = setTimeout(() => { done(true) }, timeoutMs)
-    s.once('connect', () => { done(true) })
-    s.once('error', () => { done(false) })
-  })
-}
-
-/**
- * The local end of a control tunnel: frames from the client feed `input`,
- * `output` writes frames to the client. A client that disconnects without
- * sending FIN makes `input` fail, which resets the stream.
- */
-function framedEnd (socket: Duplex, head: Buffer): LocalEnd & { gone: () => boolean } {
-  let finSeen = false
-  let gone = false
-  const input = new Readable({
-    highWaterMark: CONTROL_HIGH_WATER_MARK,
-    read () { socket.resume() }
-  })
-  input.on('error', () => {})
-  const decode = frameDecoder({
-    data: (b) => { if (!input.push(b)) socket.pause() },
-    fin: () => { finSeen = true; input.push(null) },
-    rst: (reason) => { gone = true; input.destroy(new Error(`client reset the tunnel: ${reason}`)) },
-    invalid: (why) => { gone = true; input.destroy(new Error(`control client: ${why}`)); socket.destroy() }
-  })
-  const onClose = (): void => {
-    gone = true
-    if (!finSeen && !input.destroyed) input.destroy(new Error('control client went away without closing the tunnel'))
-  }
-  socket.on('data', decode)
-  // an EOF after our FIN frame is a client that is done writing; before it, a client that died
-  socket.on('end', () => { if (!finSeen) onClose() })
-  socket.on('close', onClose)
-  socket.on('error', () => {})
-  if (head.byteLength > 0) decode(head)
-  const output = new Writable({
-    highWaterMark: CONTROL_HIGH_WATER_MARK,
-    write (chunk: Buffer, _enc, cb) {
-      if (socket.destroyed) { cb(new Error('control client went away')); return }
-      socket.cork()
-      socket.write(frameHeader(FRAME.DATA, chunk.byteLength))
-      socket.write(chunk, (err) => { cb(err ?? undefined) })
-      socket.uncork()
-    },
-    final (cb) {
-      if (socket.destroyed) { cb(new Error('control client went away')); return }
-      socket.write(encodeFrame(FRAME.FIN), (err) => { cb(err ?? undefined) })
-    }
-  })
-  output.on('error', () => {})
-  // the reason travels in the RST frame once the splice has finished
-  return { input, output, reset: () => {}, gone: () => gone }
-}
 
 class Control implements ControlServer {
   readonly socketPath: string

@@ -22,6 +22,7 @@ export async function lib (): Promise<Lib> {
   return await loading
 }
 
+
 /** The control API's client (loaded once): commands that ask a running daemon or relay. */
 export async function control (): Promise<Control> {
   loadingControl ??= import('../src/control/index.js')

@@ -1,7 +1,8 @@
 /**
  * A home node in a few lines: expose local services to authorized peers and
- * keep a reservation on the relay. Equivalent to `peerup daemon` with the
- * same config. Run: node dist/examples/home-node.js path/to/config.yaml
+ * keep a reservation on the relay: the node of `peerup daemon`, without the
+ * control API and gateways that `createDaemon` (src/daemon) adds around it.
+ * Run: node dist/examples/home-node.js path/to/config.yaml
  */
 import '../src/polyfill.js'
 import { createPeerupNode, loadConfig } from '../src/index.js'

@@ -132,10 +132,14 @@ export { createStunServer, type StunServer, type StunServerInit, type StunStats 
 export { serveStatusSocket, queryStatusSocket, type StatusSocket, type StatusSocketInit } from './relay/status-socket.js'
 
 // --- control and metrics: the daemon's socket API, status, Prometheus -----------
+export {
+  createDaemon, pingReport,
+  type Daemon, type DaemonInit, type DaemonEvents, type ReservationFailure, type PingReport, type PingReportReply, type PingReportOptions
+} from './daemon/index.js'
 export { createControlServer, type ControlServer, type ControlServerInit } from './control/server.js'
 export {
   createControlClient, tunnelStdio, DaemonError,
-  type ControlClient, type ControlClientInit, type ControlTunnel, type ControlTunnelOptions, type ControlTunnelStats, type ControlConnectResult
+  type ControlClient, type ControlClientInit, type ControlTunnel, type ControlTunnelOptions, type ControlTunnelStats, type ControlConnectResult, type ControlPingOptions
 } from './control/client.js'
 export { createDaemonProxy, type DaemonProxy, type DaemonProxyInit } from './control/daemon-proxy.js'
 export { controlSocketPath } from './control/socket-path.js'

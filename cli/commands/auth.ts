@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { files } from '../lib.js'
-import { info, out, table } from '../run.js'
+import { printAuthorizedKeys } from '../authorized-keys-list.js'
+import { info } from '../run.js'
 import type { Files } from '../lib.js'
 import type { LoadedConfig } from '../../src/config/index.js'
 import type { Command } from 'commander'
@@ -78,14 +79,6 @@ export function register (program: Command): void {
     .action(async (opts, cmd) => {
       const l = await files()
       const cfg = l.loadConfig(cmd.optsWithGlobals().config)
-      const { file } = fileFor(l, cfg, opts.service)
-      if (existsSync(file)) l.assertPrivateFile(file)
-      const parsed = l.parseAuthorizedKeys(existsSync(file) ? readFileSync(file, 'utf8') : '', file)
-      for (const p of parsed.problems) info(`${p.file}:${p.line}: ${p.message} (line grants nothing)`)
-      if (opts.json === true) {
-        out(JSON.stringify(parsed.entries.map(e => ({ peerId: e.peerId, comment: e.comment ?? null, expires: e.expires?.toISOString() ?? null, line: e.line }))))
-        return
-      }
-      table([['PEER ID', 'EXPIRES', 'COMMENT'], ...parsed.entries.map(e => [e.peerId, e.expires?.toISOString() ?? '-', e.comment ?? ''])])
+      printAuthorizedKeys(l, fileFor(l, cfg, opts.service).file, opts.json === true)
     })
 }

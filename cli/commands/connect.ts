@@ -1,9 +1,9 @@
-import { existsSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { askDaemon } from '../ask-daemon.js'
 import { control, lib } from '../lib.js'
 import { rateLimited } from '../rate-limit.js'
 import { EXIT, info, out } from '../run.js'
-import type { PathEvent, PathPreference, PeerupNode, PingReply } from '../../src/index.js'
+import type { PathEvent, PathPreference, PeerupNode } from '../../src/index.js'
+import type { PingReport, PingReportReply } from '../../src/daemon/index.js'
 import type { Command } from 'commander'
 
 async function pathOpt (v: string | undefined): Promise<PathPreference> {
@@ -49,16 +49,10 @@ function exitAfterTunnel (target: string, service: string, stats: { clean: boole
  * when no daemon answers; the daemon's own errors keep their exit codes.
  */
 async function ncViaDaemon (cmd: Command, target: string, service: string, path: PathPreference): Promise<boolean> {
-  const { controlSocketPath, createControlClient, findConfigFile, tunnelStdio } = await control()
-  const socketPath = controlSocketPath(dirname(findConfigFile(cmd.optsWithGlobals().config)))
-  if (!existsSync(socketPath)) return false
-  let tunnel
-  try {
-    tunnel = await createControlClient({ socketPath }).openTunnel(target, service, { path })
-  } catch (err: any) {
-    if (err?.name === 'DaemonNotRunningError') return false
-    throw err
-  }
+  const asked = await askDaemon(cmd, async (client) => await client.openTunnel(target, service, { path }))
+  if (asked == null) return false
+  const tunnel = asked.value
+  const { tunnelStdio } = await control()
   if (process.env.PEERUP_VERBOSE != null) info(`nc: ${target} (${tunnel.peerId}) ${service} ${pathWords(tunnel)} (daemon)`)
   exitAfterTunnel(target, service, await tunnelStdio(tunnel, process.stdin, process.stdout))
 }
@@ -69,17 +63,11 @@ async function ncViaDaemon (cmd: Command, target: string, service: string, path:
  * shows in its status. Returns false only when no daemon answers.
  */
 async function proxyViaDaemon (cmd: Command, target: string, service: string, port: number, bind: string, path: PathPreference): Promise<boolean> {
-  const { controlSocketPath, createControlClient, createDaemonProxy, findConfigFile } = await control()
-  const socketPath = controlSocketPath(dirname(findConfigFile(cmd.optsWithGlobals().config)))
-  if (!existsSync(socketPath)) return false
-  let first
-  try {
-    // fail fast (exit 4) when the target or path cannot be reached at all
-    first = await createControlClient({ socketPath }).connect(target, { path })
-  } catch (err: any) {
-    if (err?.name === 'DaemonNotRunningError') return false
-    throw err
-  }
+  // fail fast (exit 4) when the target or path cannot be reached at all
+  const asked = await askDaemon(cmd, async (client, socketPath) => ({ first: await client.connect(target, { path }), socketPath }))
+  if (asked == null) return false
+  const { first, socketPath } = asked.value
+  const { createDaemonProxy } = await control()
   // one line per refusal, at most every 10 s (with a count of the ones in between)
   let lastReport = 0
   let unreported = 0
@@ -103,6 +91,32 @@ async function proxyViaDaemon (cmd: Command, target: string, service: string, po
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
   return true
+}
+
+/** The end of `peerup ping`, the same whether the daemon or this process pinged: the UDP diagnosis or the JSON, and the exit code. */
+function printPingEnd (target: string, report: PingReport, json: boolean, untilDirect: boolean): never {
+  const { replies, udp } = report
+  const last = replies[replies.length - 1]
+  if (!json && last?.path.class === 'relayed' && udp.reason != null) info(`no direct UDP path to ${target}: ${udp.reason}`)
+  if (json && last != null) {
+    out(JSON.stringify({
+      target,
+      peerId: last.peerId,
+      path: last.path.path,
+      class: last.path.class,
+      relay: last.path.relay ?? null,
+      rtts: replies.map(r => Math.round(r.rtt * 1000) / 1000),
+      paths: replies.map(r => r.path.path),
+      classes: replies.map(r => r.path.class),
+      directAfterMs: report.directAfterMs,
+      udp
+    }))
+  }
+  if (untilDirect && last?.path.path !== 'direct') {
+    info(`peerup: no direct path to ${target} after ${replies.length} pings (still ${last != null ? last.description : 'unknown'})`)
+    process.exit(EXIT.RUNTIME)
+  }
+  process.exit(EXIT.OK)
 }
 
 export function register (program: Command): void {
@@ -174,6 +188,7 @@ export function register (program: Command): void {
     .option('--until-direct', 'stop at the first reply over a direct connection; exit 1 if none came')
     .option('--path <path>', 'auto | direct | relay', 'auto')
     .option('--interval <ms>', 'pause between pings (ms)', '200')
+    .option('--no-daemon', 'ping from a node in this process even when a daemon runs for this config')
     .option('--json', 'JSON output: {target, peerId, path, class, relay, rtts: [ms], paths: [...], classes: [...], directAfterMs, udp: {available, reason, stun, stunCheck: [{server, address, ok, mapped, from, rttMs, problem}]}}')
     .action(async (target: string, opts, cmd) => {
       const path = await pathOpt(opts.path)
@@ -182,48 +197,19 @@ export function register (program: Command): void {
       const interval = Number(opts.interval)
       if (!Number.isInteger(count) || count < 1) throw new UsageError(`-c must be a positive integer (got "${opts.count}")`)
       if (!Number.isFinite(interval) || interval < 0) throw new UsageError(`--interval must be a number of ms ≥ 0 (got "${opts.interval}")`)
-      const { checkStunServers, describePath, pingSeries, stunCheckProblem } = await lib()
-      const node = await clientNode(cmd)
-      // in parallel with the pings: if no direct UDP path comes up, a failed STUN check says why
-      const stunAbort = new AbortController()
-      const stunChecks = path !== 'relay' && node.udp.available ? checkStunServers(node.stunServers, { signal: stunAbort.signal }) : Promise.resolve([])
-      const replies: PingReply[] = []
-      const started = Date.now()
-      let directAfterMs: number | undefined
-      for await (const r of pingSeries(node, target, { path, count, interval, untilDirect: opts.untilDirect === true })) {
-        replies.push(r)
-        if (r.path.path === 'direct') directAfterMs ??= Date.now() - started
-        if (opts.json !== true) out(`reply from ${target} (${r.peerId}): time=${r.rtt.toFixed(2)} ms path=${describePath(r.path)}`)
+      const untilDirect = opts.untilDirect === true
+      const onReply = (r: PingReportReply): void => {
+        if (opts.json !== true) out(`reply from ${target} (${r.peerId}): time=${r.rtt.toFixed(2)} ms path=${r.description}`)
       }
-      const last = replies[replies.length - 1]
-      // say why there is no direct UDP path (addon missing, policy, hole punching failed)
-      const udpState = last != null ? node.paths.state(last.peerId) : undefined
-      const relayedOnly = last?.path.class === 'relayed'
-      if (!relayedOnly) stunAbort.abort()
-      const checks = relayedOnly ? await stunChecks : []
-      const stunProblem = stunCheckProblem(checks)
-      const upgrade = node.paths.unavailable() ?? udpState?.lastError ?? (udpState?.state === 'trying' ? 'still trying' : undefined)
-      const noUdp = stunProblem != null ? `${stunProblem}${upgrade != null ? ` (hole punching: ${upgrade})` : ''}` : upgrade
-      if (opts.json !== true && last?.path.class === 'relayed' && noUdp != null) info(`no direct UDP path to ${target}: ${noUdp}`)
-      if (opts.json === true && last != null) {
-        out(JSON.stringify({
-          target,
-          peerId: last.peerId,
-          path: last.path.path,
-          class: last.path.class,
-          relay: last.path.relay ?? null,
-          rtts: replies.map(r => Math.round(r.rtt * 1000) / 1000),
-          paths: replies.map(r => r.path.path),
-          classes: replies.map(r => r.path.class),
-          directAfterMs: directAfterMs ?? null,
-          udp: { available: node.udp.available, reason: noUdp ?? null, stun: node.stunServers, stunCheck: checks }
-        }))
+      const asked = opts.daemon !== false ? await askDaemon(cmd, async (client) => await client.ping(target, { path, count, interval, untilDirect, onReply })) : undefined
+      let report: PingReport
+      if (asked != null) report = asked.value
+      else {
+        const { pingReport } = await lib()
+        const node = await clientNode(cmd)
+        report = await pingReport(node, target, { path, count, interval, untilDirect, onReply })
+        await node.stop({ graceMs: 0 }).catch(() => {})
       }
-      await node.stop({ graceMs: 0 }).catch(() => {})
-      if (opts.untilDirect === true && last?.path.path !== 'direct') {
-        info(`peerup: no direct path to ${target} after ${replies.length} pings (still ${last != null ? describePath(last.path) : 'unknown'})`)
-        process.exit(EXIT.RUNTIME)
-      }
-      process.exit(0)
+      printPingEnd(target, report, opts.json === true, untilDirect)
     })
 }

@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs'
-import { dirname } from 'node:path'
-import { control, files } from '../lib.js'
+import { askDaemon } from '../ask-daemon.js'
+import { files } from '../lib.js'
 import { runDaemon } from './daemon.js'
 import type { Command } from 'commander'
 
@@ -21,18 +20,12 @@ function sectionFor (o: GatewayFlags, defaults: { socks: string, dns: string }):
  * anything starts, and say both ways out (exit 2, ControlSocketError).
  */
 async function refuseBesideDaemon (cmd: Command, o: GatewayFlags): Promise<void> {
-  const { controlSocketPath, createControlClient, findConfigFile } = await control()
+  // no answer (no socket, or a stale one that the daemon start replaces): nothing to refuse
+  const asked = await askDaemon(cmd, async (client) => await client.status())
+  if (asked == null) return
+  const status = asked.value
+  const { constants, ControlSocketError, findConfigFile } = await files()
   const file = findConfigFile(cmd.optsWithGlobals().config)
-  const socketPath = controlSocketPath(dirname(file))
-  if (!existsSync(socketPath)) return
-  let status
-  try {
-    status = await createControlClient({ socketPath }).status()
-  } catch (err) {
-    if ((err as Error)?.name === 'DaemonNotRunningError') return // a stale socket: the daemon start replaces it
-    throw err
-  }
-  const { constants, ControlSocketError } = await files()
   const g = status.gateways
   const running = [g.socks != null ? `socks5 ${g.socks}` : null, g.dns != null ? `dns ${g.dns}` : null, g.tun != null ? `tun ${g.tun}` : null].filter(x => x != null)
   throw new ControlSocketError(`a peerup daemon (pid ${status.pid}) already runs for ${file}${running.length > 0 ? ` with gateways ${running.join(', ')}` : ' with no gateways'}, and "peerup gateway" would be a second node for the same config. ` +

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { files } from '../lib.js'
-import { EXIT, info, out, table } from '../run.js'
+import { printAuthorizedKeys } from '../authorized-keys-list.js'
+import { EXIT, info, out } from '../run.js'
 import type { Command } from 'commander'
 
 const defaultFile = async (): Promise<string> => join((await files()).peerupHome(), 'authorized_keys')
@@ -43,17 +44,9 @@ export function registerKeytool (program: Command): void {
   program.command('list')
     .description('list authorized peers')
     .option('--file <file>', 'authorized_keys file')
-    .option('--json', 'JSON output')
+    .option('--json', 'JSON output: [{peerId, comment, expires, line}]')
     .action(async (opts) => {
-      const { assertPrivateFile, parseAuthorizedKeys } = await files()
-      const file = opts.file ?? await defaultFile()
-      if (existsSync(file)) assertPrivateFile(file)
-      const parsed = parseAuthorizedKeys(existsSync(file) ? readFileSync(file, 'utf8') : '', file)
-      if (opts.json === true) {
-        out(JSON.stringify(parsed.entries.map(e => ({ peerId: e.peerId, comment: e.comment ?? null, expires: e.expires?.toISOString() ?? null, line: e.line }))))
-        return
-      }
-      table([['PEER ID', 'EXPIRES', 'COMMENT'], ...parsed.entries.map(e => [e.peerId, e.expires?.toISOString() ?? '-', e.comment ?? ''])])
+      printAuthorizedKeys(await files(), opts.file ?? await defaultFile(), opts.json === true)
     })
   program.command('validate')
     .description('check an authorized_keys file; reports every bad line as file:line, exit 1 if any')

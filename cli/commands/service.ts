@@ -1,3 +1,4 @@
+import { askDaemon } from '../ask-daemon.js'
 import { files, lib } from '../lib.js'
 import { info, out, table } from '../run.js'
 import type { Command } from 'commander'
@@ -25,18 +26,24 @@ export function register (program: Command): void {
     .description('list this node\'s services, or with --peer the services a remote node lets us use')
     .option('--json', 'JSON output: [{name, localAddress, protocol, enabled, authorizedKeys}]; with --peer: [{name, port, protocol}]')
     .option('--peer <target>', 'list the services a remote node lets us use')
+    .option('--no-daemon', 'with --peer: ask from a node in this process even when a daemon runs for this config')
     .action(async (opts, cmd) => {
-      const { loadConfig, serviceProtocol } = await files()
-      const cfg = loadConfig(cmd.optsWithGlobals().config)
       if (opts.peer != null) {
-        const { createPeerupNode } = await lib()
-        const node = await createPeerupNode({ config: cfg, listen: [], serve: false })
-        await node.start()
-        const list = await node.remoteServices(opts.peer).finally(async () => { await node.stop({ graceMs: 0 }).catch(() => {}) })
+        const asked = opts.daemon !== false ? await askDaemon(cmd, async (client) => await client.remoteServices(opts.peer)) : undefined
+        let list
+        if (asked != null) list = asked.value
+        else {
+          const { createPeerupNode, loadConfig } = await lib()
+          const node = await createPeerupNode({ config: loadConfig(cmd.optsWithGlobals().config), listen: [], serve: false })
+          await node.start()
+          list = await node.remoteServices(opts.peer).finally(async () => { await node.stop({ graceMs: 0 }).catch(() => {}) })
+        }
         if (opts.json === true) out(JSON.stringify(list))
         else table([['NAME', 'PORT', 'PROTOCOL'], ...list.map(e => [e.name, String(e.port), e.protocol])])
         return
       }
+      const { loadConfig, serviceProtocol } = await files()
+      const cfg = loadConfig(cmd.optsWithGlobals().config)
       const rows = Object.entries(cfg.config.services).map(([name, s]) => ({
         name, localAddress: s.local_address, protocol: s.protocol ?? serviceProtocol(name), enabled: s.enabled, authorizedKeys: s.authorized_keys ?? null
       }))

@@ -8,6 +8,9 @@ import { CONTROL_REQUEST_TIMEOUT, CONTROL_TUNNEL_UPGRADE } from '../constants.js
 import { DaemonNotRunningError, PeerupError } from '../errors.js'
 import { encodeFrame, FRAME, frameDecoder, frameHeader } from './frames.js'
 import type { DaemonStatus } from './status.js'
+import type { PingReport, PingReportReply } from '../daemon/ping-report.js'
+import type { ChainResult } from '../naming/resolver.js'
+import type { CatalogueEntry } from '../services/service-catalogue.js'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Readable, Writable } from 'node:stream'
@@ -58,6 +61,30 @@ export interface ControlClient {
   openTunnel (target: string, service: string, options?: ControlTunnelOptions): Promise<ControlTunnel>
   /** `GET /v1/connect`: have the daemon resolve and connect to `target` (no stream). */
   connect (target: string, options?: { path?: 'auto' | 'direct' | 'relay', signal?: AbortSignal }): Promise<ControlConnectResult>
+  /**
+   * `GET /v1/ping`: the daemon pings `target`; `onReply` hears each reply as
+   * it comes. Resolves with the same report as an in-process `pingReport`.
+   * Not bounded by `timeoutMs` (a long series is fine): pass a signal.
+   */
+  ping (target: string, options?: ControlPingOptions): Promise<PingReport>
+  /** `GET /v1/resolve`: the daemon's resolver chain. */
+  resolve (name: string, options?: { signal?: AbortSignal }): Promise<ChainResult>
+  /** `GET /v1/services`: the services `target` lets this node use. */
+  remoteServices (target: string, options?: { path?: 'auto' | 'direct' | 'relay', signal?: AbortSignal }): Promise<CatalogueEntry[]>
+}
+
+/** Options of {@link ControlClient.ping}. */
+export interface ControlPingOptions {
+  /** @default 3 */
+  count?: number
+  /** Pause between pings (ms). @default 200 */
+  interval?: number
+  /** @default 'auto' */
+  path?: 'auto' | 'direct' | 'relay'
+  /** Stop at the first direct reply. @default false */
+  untilDirect?: boolean
+  onReply?: (reply: PingReportReply) => void
+  signal?: AbortSignal
 }
 
 /** Options of {@link ControlClient.openTunnel}. */
@@ -149,6 +176,47 @@ class Client implements ControlClient {
   async connect (target: string, options: { path?: 'auto' | 'direct' | 'relay', signal?: AbortSignal } = {}): Promise<ControlConnectResult> {
     const q = new URLSearchParams({ target, path: options.path ?? 'auto' })
     return JSON.parse(await this.get(`/v1/connect?${q.toString()}`, options.signal))
+  }
+
+  async resolve (name: string, options: { signal?: AbortSignal } = {}): Promise<ChainResult> {
+    return JSON.parse(await this.get(`/v1/resolve?${new URLSearchParams({ name }).toString()}`, options.signal))
+  }
+
+  async remoteServices (target: string, options: { path?: 'auto' | 'direct' | 'relay', signal?: AbortSignal } = {}): Promise<CatalogueEntry[]> {
+    const q = new URLSearchParams({ target, path: options.path ?? 'auto' })
+    return JSON.parse(await this.get(`/v1/services?${q.toString()}`, options.signal))
+  }
+
+  async ping (target: string, options: ControlPingOptions = {}): Promise<PingReport> {
+    const q = new URLSearchParams({ target, path: options.path ?? 'auto', count: String(options.count ?? 3) })
+    if (options.interval != null) q.set('interval', String(options.interval))
+    if (options.untilDirect === true) q.set('untilDirect', '1')
+    return await new Promise((resolve, reject) => {
+      const req = request({ socketPath: this.socketPath, path: `/v1/ping?${q.toString()}`, method: 'GET', signal: options.signal, headers: { connection: 'close' } }, (res) => {
+        if (res.statusCode !== 200) { readBody(res).then(body => { reject(errorFrom(res.statusCode, body)) }, reject); return }
+        const replies: PingReportReply[] = []
+        let rest = ''
+        let settled = false
+        const onLine = (text: string): void => {
+          if (text === '' || settled) return
+          const m = JSON.parse(text)
+          if (m.reply != null) { replies.push(m.reply); options.onReply?.(m.reply); return }
+          settled = true
+          if (m.report != null) resolve({ replies, directAfterMs: m.report.directAfterMs, udp: m.report.udp })
+          else reject(errorFrom(500, text))
+        }
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          const lines = (rest + chunk).split('\n')
+          rest = lines.pop() ?? ''
+          try { lines.forEach(onLine) } catch (err) { settled = true; reject(err); res.destroy() }
+        })
+        res.on('end', () => { if (!settled) { settled = true; reject(new PeerupError('the daemon ended the ping without a report')) } })
+        res.on('error', (err) => { if (!settled) { settled = true; reject(err) } })
+      })
+      req.on('error', (err) => { reject(notRunning(this.socketPath, err)) })
+      req.end()
+    })
   }
 
   async openTunnel (target: string, service: string, options: ControlTunnelOptions = {}): Promise<ControlTunnel> {

@@ -14,7 +14,7 @@
  * console.log(status.peerId, status.peers.map(p => `${p.peerId} ${p.path}`))
  * ```
  */
-export { createControlClient, tunnelStdio, DaemonError, type ControlClient, type ControlClientInit, type ControlTunnel, type ControlTunnelOptions, type ControlTunnelStats, type ControlConnectResult } from './client.js'
+export { createControlClient, tunnelStdio, DaemonError, type ControlClient, type ControlClientInit, type ControlPingOptions, type ControlTunnel, type ControlTunnelOptions, type ControlTunnelStats, type ControlConnectResult } from './client.js'
 export { createDaemonProxy, type DaemonProxy, type DaemonProxyInit } from './daemon-proxy.js'
 export { controlSocketPath, MAX_SOCKET_PATH } from './socket-path.js'
 export { FRAME, FRAME_HEADER, MAX_FRAME_PAYLOAD, encodeFrame, frameHeader, frameDecoder, type FrameHandlers } from './frames.js'

@@ -11,33 +11,37 @@
  *   `101 Switching Protocols`, and the connection becomes a framed byte
  *   stream to the service (`frames.ts`) spliced with `spliceSocketStream`.
  *   A failure is a JSON error `{error: {name, message}}` instead.
+ * - `GET /v1/ping?target=T[&count=N][&interval=MS][&path=P][&untilDirect=1]`:
+ *   one JSON line per reply `{reply}`, then `{report: {directAfterMs, udp}}`,
+ *   or `{error}` (see `pingReport`);
+ * - `GET /v1/resolve?name=N`: the resolver chain's answer (`ChainResult`);
+ * - `GET /v1/services?target=T[&path=P]`: the services `T` lets us use.
  *
  * Optionally the same `/metrics` on a TCP address (`daemon.metrics_listen`).
  */
-import { chmodSync, lstatSync, statSync, unlinkSync } from 'node:fs'
+import { lstatSync, statSync, unlinkSync } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
-import { connect } from 'node:net'
 import { dirname } from 'node:path'
-import { Readable, Writable } from 'node:stream'
 import { logger } from '@libp2p/logger'
-import { CONTROL_HIGH_WATER_MARK, CONTROL_TUNNEL_UPGRADE } from '../constants.js'
+import { CONTROL_TUNNEL_UPGRADE } from '../constants.js'
 import { ControlSocketError, UsageError } from '../errors.js'
 import { spliceSocketStream } from '../tunnels/proxy.js'
-import { encodeFrame, FRAME, frameDecoder, frameHeader } from './frames.js'
+import { framedEnd } from './framed-end.js'
+import { encodeFrame, FRAME } from './frames.js'
+import { answers, listenPrivately } from './private-socket.js'
 import { serveMetrics } from '../metrics/metrics-http.js'
 import { controlSocketPath, MAX_SOCKET_PATH } from './socket-path.js'
 import { buildMetrics, buildStatus } from './status.js'
+import { pingReport } from '../daemon/ping-report.js'
 import type { TunMode } from '../tun/tun-mode.js'
 import type { LoadedConfig } from '../config/load.js'
 import type { PathPreference } from '../paths/dialer.js'
 import type { PeerupNode } from '../node/node.js'
-import type { LocalEnd } from '../tunnels/proxy.js'
 import type { MetricsHttp } from '../metrics/metrics-http.js'
 import type { TunnelOrigin } from '../tunnels/outbound-tunnels.js'
 import type { DaemonStatus, GatewayStatus, StatusSources } from './status.js'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import type { Duplex } from 'node:stream'
 
 const log = logger('peerup:control')
 
@@ -95,64 +99,22 @@ function sendJson (res: ServerResponse, code: number, body: unknown): void {
   res.end(text)
 }
 
-/** Whether something answers on a unix socket (a live daemon), bounded. */
-async function answers (path: string, timeoutMs = 1000): Promise<boolean> {
-  return await new Promise(resolve => {
-    const s = connect(path)
-    const done = (v: boolean): void => { clearTimeout(t); s.destroy(); resolve(v) }
-    const t = setTimeout(() => { done(true) }, timeoutMs)
-    s.once('connect', () => { done(true) })
-    s.once('error', () => { done(false) })
-  })
+function sendError (res: ServerResponse, err: any): void {
+  const name = typeof err?.name === 'string' ? err.name : 'Error'
+  sendJson(res, httpStatusOf(name), { error: { name, message: String(err?.message ?? err) } })
 }
 
-/**
- * The local end of a control tunnel: frames from the client feed `input`,
- * `output` writes frames to the client. A client that disconnects without
- * sending FIN makes `input` fail, which resets the stream.
- */
-function framedEnd (socket: Duplex, head: Buffer): LocalEnd & { gone: () => boolean } {
-  let finSeen = false
-  let gone = false
-  const input = new Readable({
-    highWaterMark: CONTROL_HIGH_WATER_MARK,
-    read () { socket.resume() }
-  })
-  input.on('error', () => {})
-  const decode = frameDecoder({
-    data: (b) => { if (!input.push(b)) socket.pause() },
-    fin: () => { finSeen = true; input.push(null) },
-    rst: (reason) => { gone = true; input.destroy(new Error(`client reset the tunnel: ${reason}`)) },
-    invalid: (why) => { gone = true; input.destroy(new Error(`control client: ${why}`)); socket.destroy() }
-  })
-  const onClose = (): void => {
-    gone = true
-    if (!finSeen && !input.destroyed) input.destroy(new Error('control client went away without closing the tunnel'))
-  }
-  socket.on('data', decode)
-  // an EOF after our FIN frame is a client that is done writing; before it, a client that died
-  socket.on('end', () => { if (!finSeen) onClose() })
-  socket.on('close', onClose)
-  socket.on('error', () => {})
-  if (head.byteLength > 0) decode(head)
-  const output = new Writable({
-    highWaterMark: CONTROL_HIGH_WATER_MARK,
-    write (chunk: Buffer, _enc, cb) {
-      if (socket.destroyed) { cb(new Error('control client went away')); return }
-      socket.cork()
-      socket.write(frameHeader(FRAME.DATA, chunk.byteLength))
-      socket.write(chunk, (err) => { cb(err ?? undefined) })
-      socket.uncork()
-    },
-    final (cb) {
-      if (socket.destroyed) { cb(new Error('control client went away')); return }
-      socket.write(encodeFrame(FRAME.FIN), (err) => { cb(err ?? undefined) })
-    }
-  })
-  output.on('error', () => {})
-  // the reason travels in the RST frame once the splice has finished
-  return { input, output, reset: () => {}, gone: () => gone }
+/** Answer with the value as JSON, or the error with its name. */
+function answer (res: ServerResponse, work: Promise<unknown>): void {
+  work.then(v => { sendJson(res, 200, v) }, (err) => { sendError(res, err) })
 }
+
+/** The `path` query parameter (default `auto`), or undefined when it is none of auto, direct, relay. */
+function pathParam (url: URL): PathPreference | undefined {
+  const p = url.searchParams.get('path') ?? 'auto'
+  return p === 'auto' || p === 'direct' || p === 'relay' ? p : undefined
+}
+
 
 class Control implements ControlServer {
   readonly socketPath: string
@@ -199,17 +161,7 @@ class Control implements ControlServer {
     const server = createHttpServer({}, (req, res) => { this.onRequest(req, res) })
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => { this.onUpgrade(req, socket, head) })
     server.on('clientError', (_err, socket) => { socket.destroy() })
-    // the socket is born 0600: no window in which another user could connect
-    const old = process.umask(0o177)
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(path, () => { server.off('error', reject); resolve() })
-      })
-    } finally {
-      process.umask(old)
-    }
-    chmodSync(path, 0o600)
+    await listenPrivately(server, path)
     this.ino = statSync(path).ino
     this.http = server
     const listen = this.init.metricsListen ?? this.init.config.config.daemon.metrics_listen
@@ -247,11 +199,54 @@ class Control implements ControlServer {
       return
     }
     if (req.method === 'GET' && url.pathname === '/v1/connect') { this.onConnect(url, res); return }
+    if (req.method === 'GET' && url.pathname === '/v1/ping') { this.onPing(url, res); return }
+    if (req.method === 'GET' && url.pathname === '/v1/resolve') {
+      const name = url.searchParams.get('name') ?? ''
+      if (name === '') { sendError(res, new UsageError('the resolve endpoint needs name')); return }
+      answer(res, this.init.node.resolve(name))
+      return
+    }
+    if (req.method === 'GET' && url.pathname === '/v1/services') {
+      const target = url.searchParams.get('target') ?? ''
+      const path = pathParam(url)
+      if (target === '' || path == null) { sendError(res, new UsageError('the services endpoint needs target and path=auto|direct|relay')); return }
+      answer(res, this.init.node.remoteServices(target, { path }))
+      return
+    }
     if (url.pathname === '/v1/tunnel') {
       sendJson(res, 426, { error: { name: 'UsageError', message: `the tunnel endpoint needs "Connection: Upgrade" and "Upgrade: ${CONTROL_TUNNEL_UPGRADE}"` } })
       return
     }
     sendJson(res, 404, { error: { name: 'NotFound', message: `no such endpoint: ${req.method ?? ''} ${url.pathname}` } })
+  }
+
+  /** A ping series, one JSON line per reply as it comes (for `peerup ping`). */
+  private onPing (url: URL, res: ServerResponse): void {
+    const q = url.searchParams
+    const target = q.get('target') ?? ''
+    const path = pathParam(url)
+    const count = Number(q.get('count') ?? '3')
+    const interval = q.get('interval') != null ? Number(q.get('interval')) : undefined
+    if (target === '' || path == null || !Number.isInteger(count) || count < 1 || (interval != null && (!Number.isFinite(interval) || interval < 0))) {
+      sendError(res, new UsageError('the ping endpoint needs target, count ≥ 1, interval ≥ 0 (ms) and path=auto|direct|relay'))
+      return
+    }
+    const abort = new AbortController()
+    res.once('close', () => { abort.abort(new Error('control client went away')) })
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' })
+    const line = (body: unknown): void => { if (!res.destroyed) res.write(JSON.stringify(body) + '\n') }
+    pingReport(this.init.node, target, {
+      path,
+      count,
+      interval,
+      untilDirect: q.get('untilDirect') === '1',
+      signal: abort.signal,
+      onReply: (reply) => { line({ reply }) }
+    }).then(r => {
+      line({ report: { directAfterMs: r.directAfterMs, udp: r.udp } })
+    }, (err: any) => {
+      line({ error: { name: typeof err?.name === 'string' ? err.name : 'Error', message: String(err?.message ?? err) } })
+    }).finally(() => { res.end() })
   }
 
   /** Resolve and connect (for `peerup proxy`, which fails fast before it listens). */
@@ -262,12 +257,7 @@ class Control implements ControlServer {
       sendJson(res, 400, { error: { name: 'UsageError', message: 'the connect endpoint needs target and path=auto|direct|relay' } })
       return
     }
-    this.init.node.connect(target, { path }).then(c => {
-      sendJson(res, 200, { peerId: c.peerId, path: c.path.path, class: c.path.class, relay: c.path.relay ?? null })
-    }, (err: any) => {
-      const name = typeof err?.name === 'string' ? err.name : 'Error'
-      sendJson(res, httpStatusOf(name), { error: { name, message: String(err?.message ?? err) } })
-    })
+    answer(res, this.init.node.connect(target, { path }).then(c => ({ peerId: c.peerId, path: c.path.path, class: c.path.class, relay: c.path.relay ?? null })))
   }
 
   private onUpgrade (req: IncomingMessage, socket: Socket, head: Buffer): void {

@@ -1,6 +1,7 @@
 import { isIPv4 } from 'node:net'
 import { DNS_SUFFIXES } from '../../constants.js'
 import { holdStream, spliceSocketStream } from '../../tunnels/proxy.js'
+import { normaliseZone } from '../dns/zones.js'
 import { SOCKS_REPLY } from './protocol.js'
 import type { SocksDestination } from './protocol.js'
 import type { PeerupNode } from '../../node/node.js'
@@ -72,7 +73,7 @@ export function meshReply (err: any): number {
  */
 export function socksMesh (components: SocksMeshComponents, suffixes: string[] = DNS_SUFFIXES): SocksMesh {
   const { node, vips } = components
-  const zones = suffixes.map(s => s.toLowerCase().replace(/^\.+|\.+$/g, '')).filter(s => s !== '')
+  const zones = suffixes.map(s => normaliseZone(s).join('.')).filter(s => s !== '')
 
   async function target (dest: SocksDestination, signal: AbortSignal): Promise<MeshTarget | undefined> {
     if (dest.kind === 'ip') {

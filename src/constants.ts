@@ -231,3 +231,15 @@ export const TUN_READ_BATCH_BYTES = 256 * 1024
  * interleaved A/B (at load 7, so absolute numbers are low).
  */
 export const STREAM_KICK_INTERVAL = 50
+
+// ---- relay/hop (#20: defaults that were literals in hop-server.ts) ----
+/** Relay HOP server: time limit of one HOP/STOP handshake (ms). */
+export const HOP_HANDSHAKE_TIMEOUT = 10_000
+/** Relay HOP server: largest circuit message (HOP or STOP) accepted, in bytes. */
+export const HOP_MAX_MESSAGE = 4096
+/** Relay HOP server: HOP streams in, and STOP streams out, at once per connection. */
+export const HOP_MAX_STREAMS = 4096
+/** Relay HOP server: how often expired reservations, idle rate buckets and served penalties are swept (ms). */
+export const HOP_SWEEP_INTERVAL = 60_000
+/** Relay HOP server: a source peer's rate bucket is forgotten after this long without a circuit request (ms). */
+export const HOP_RATE_BUCKET_IDLE = 60_000

@@ -298,10 +298,7 @@ class Gateway implements SocksGateway {
     try {
       mesh = await this.mesh.target(dest, signal)
     } catch (err: any) {
-      if (conn.phase !== 'connecting') return
-      const code = err instanceof Refusal ? err.code : meshReply(err)
-      log('%s:%d refused (0x%s): %s', dest.host, dest.port, code.toString(16).padStart(2, '0'), err.message)
-      this.fail(conn, code)
+      this.refused(conn, dest, err)
       return
     }
     if (conn.phase !== 'connecting') return
@@ -319,10 +316,7 @@ class Gateway implements SocksGateway {
     try {
       tunnel = await this.mesh.open(mesh, dest, signal)
     } catch (err: any) {
-      if (conn.phase !== 'connecting') return
-      const code = err instanceof Refusal ? err.code : meshReply(err)
-      log('%s:%d refused (0x%s): %s', dest.host, dest.port, code.toString(16).padStart(2, '0'), err.message)
-      this.fail(conn, code)
+      this.refused(conn, dest, err)
       return
     }
     if (conn.phase !== 'connecting' || conn.socket.destroyed) {
@@ -336,6 +330,14 @@ class Gateway implements SocksGateway {
     log('%s:%d -> %s (%s) %s', dest.host, dest.port, mesh.target, tunnel.peerId, tunnel.route)
     const stats = await tunnel.splice(conn.socket)
     log('tunnel to %s:%d ended: %d up, %d down, %s', dest.host, dest.port, stats.bytesToStream, stats.bytesFromStream, stats.clean ? 'clean' : 'reset')
+  }
+
+  /** The mesh refused `dest`: reply with its code, unless the client is gone. */
+  private refused (conn: Conn, dest: SocksDestination, err: any): void {
+    if (conn.phase !== 'connecting') return
+    const code = err instanceof Refusal ? err.code : meshReply(err)
+    log('%s:%d refused (0x%s): %s', dest.host, dest.port, code.toString(16).padStart(2, '0'), err.message)
+    this.fail(conn, code)
   }
 
   private established (conn: Conn): void {

@@ -6,6 +6,7 @@ import {
   DNS_SUFFIXES, DNS_TCP_IDLE_TIMEOUT, DNS_TTL, DNS_UPSTREAM, DNS_UPSTREAM_TIMEOUT
 } from '../../constants.js'
 import { parseHostPort } from '../../services/service-registry.js'
+import { closeServer, listenOn } from '../../util/listen.js'
 import { DNS_CLASS, DNS_CLASSIC_UDP_LIMIT, DNS_HEADER_SIZE, DNS_RCODE, encodeDnsAnswer, parseDnsQuery } from './message.js'
 import { createZones } from './zones.js'
 import { forwardDnsQuery, systemDnsServers } from './forwarder.js'
@@ -153,10 +154,7 @@ class Gateway implements DnsGateway {
       const port = udp.address().port
       const tcp = createServer({ allowHalfOpen: true }, (s) => { this.onTcp(s) })
       try {
-        await new Promise<void>((resolve, reject) => {
-          tcp.once('error', reject)
-          tcp.listen(port, wanted.host, () => { tcp.off('error', reject); resolve() })
-        })
+        await listenOn(tcp, { port, host: wanted.host })
       } catch (err: any) {
         udp.close()
         if (wanted.port === 0 && err.code === 'EADDRINUSE' && attempt < 10) continue
@@ -181,7 +179,7 @@ class Gateway implements DnsGateway {
     this.udp = undefined
     this.tcp = undefined
     if (udp != null) await new Promise<void>(resolve => { udp.close(() => { resolve() }) })
-    if (tcp != null) await new Promise<void>(resolve => { tcp.close(() => { resolve() }) })
+    if (tcp != null) await closeServer(tcp)
   }
 
   private onUdp (msg: Buffer, rinfo: { address: string, port: number }): void {

@@ -4,6 +4,7 @@ import { logger } from '@libp2p/logger'
 import { DNS_SUFFIXES, SOCKS_FAILURE_LINGER, SOCKS_HANDSHAKE_TIMEOUT, SOCKS_LISTEN, SOCKS_MAX_CONNECTIONS } from '../../constants.js'
 import { ConfigError } from '../../errors.js'
 import { parseHostPort } from '../../services/service-registry.js'
+import { closeServer, listenOn } from '../../util/listen.js'
 import { meshReply, Refusal, socksMesh } from './mesh.js'
 import { spliceSockets, tcpReply } from './passthrough.js'
 import { methodReply, parseGreeting, parseRequest, parseUserPass, replyBytes, SOCKS_METHOD, SOCKS_REPLY, userPassReply } from './protocol.js'
@@ -122,10 +123,7 @@ class Gateway implements SocksGateway {
       throw new ConfigError(`SOCKS gateway: listening on ${host} needs a username and password (anyone who can connect would reach your mesh)`, { keyPath: 'gateway.socks.listen' })
     }
     const server = createServer({ allowHalfOpen: true }, (s) => { this.accept(s) })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => { server.off('error', reject); resolve() })
-    }).catch((err: Error) => { throw new Error(`SOCKS gateway: cannot listen on ${host}:${port}: ${err.message}`, { cause: err }) })
+    await listenOn(server, { port, host }).catch((err: Error) => { throw new Error(`SOCKS gateway: cannot listen on ${host}:${port}: ${err.message}`, { cause: err }) })
     server.on('error', (err) => { log.error('server error: %s', err.message) })
     this.server = server
     const addr = server.address()
@@ -140,7 +138,7 @@ class Gateway implements SocksGateway {
       c.abort.abort()
       c.socket.destroy()
     }
-    if (server != null) await new Promise<void>(resolve => { server.close(() => { resolve() }) })
+    if (server != null) await closeServer(server)
   }
 
   connections (): { handshaking: number, established: number } {

@@ -243,3 +243,13 @@ export const HOP_MAX_STREAMS = 4096
 export const HOP_SWEEP_INTERVAL = 60_000
 /** Relay HOP server: a source peer's rate bucket is forgotten after this long without a circuit request (ms). */
 export const HOP_RATE_BUCKET_IDLE = 60_000
+
+// ---- naming (#20: defaults that were literals in relay-resolver.ts and dht-resolver.ts) ----
+/** Names: time limit for one relay's answer to a resolve or a register, dial included (ms). */
+export const NAME_RELAY_TIMEOUT = 5000
+/** Names: time limit for one DHT peer lookup, all attempts together (ms). */
+export const NAME_DHT_TIMEOUT = 5000
+/** Names: DHT lookups tried before giving up (the routing table fills once identify has run). */
+export const NAME_DHT_ATTEMPTS = 10
+/** Names: pause between DHT lookup attempts (ms). */
+export const NAME_DHT_RETRY_INTERVAL = 100

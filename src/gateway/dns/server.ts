@@ -6,7 +6,7 @@ import {
   DNS_SUFFIXES, DNS_TCP_IDLE_TIMEOUT, DNS_TTL, DNS_UPSTREAM, DNS_UPSTREAM_TIMEOUT
 } from '../../constants.js'
 import { parseHostPort } from '../../services/service-registry.js'
-import { closeServer, listenOn } from '../../util/listen.js'
+import { bindUdp, closeServer, closeUdp, listenOn } from '../../util/listen.js'
 import { DNS_CLASS, DNS_CLASSIC_UDP_LIMIT, DNS_HEADER_SIZE, DNS_RCODE, encodeDnsAnswer, parseDnsQuery } from './message.js'
 import { createZones } from './zones.js'
 import { forwardDnsQuery, systemDnsServers } from './forwarder.js'
@@ -147,10 +147,7 @@ class Gateway implements DnsGateway {
     // port 0: UDP picks a port, TCP must get the same one; retry if someone else holds it
     for (let attempt = 0; ; attempt++) {
       const udp = createSocket({ type: isIPv6(wanted.host) ? 'udp6' : 'udp4' })
-      await new Promise<void>((resolve, reject) => {
-        udp.once('error', reject)
-        udp.bind(wanted.port, wanted.host, () => { udp.off('error', reject); resolve() })
-      }).catch((err: Error) => { throw new Error(`DNS gateway: cannot listen on udp ${wanted.host}:${wanted.port}: ${err.message}`, { cause: err }) })
+      await bindUdp(udp, wanted.port, wanted.host).catch((err: Error) => { throw new Error(`DNS gateway: cannot listen on udp ${wanted.host}:${wanted.port}: ${err.message}`, { cause: err }) })
       const port = udp.address().port
       const tcp = createServer({ allowHalfOpen: true }, (s) => { this.onTcp(s) })
       try {
@@ -178,7 +175,7 @@ class Gateway implements DnsGateway {
     const tcp = this.tcp
     this.udp = undefined
     this.tcp = undefined
-    if (udp != null) await new Promise<void>(resolve => { udp.close(() => { resolve() }) })
+    if (udp != null) await closeUdp(udp)
     if (tcp != null) await closeServer(tcp)
   }
 

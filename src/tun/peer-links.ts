@@ -132,7 +132,7 @@ export function createPeerLinks (init: PeerLinksInit, components: PeerLinksCompo
     link.current = stream
     link.failedUntil = 0
     const decoder = createFrameDecoder((packet) => { self.onPacket(link.peerId, packet) })
-    // listeners attached synchronously, before any await (PITFALLS 6)
+    // listeners attached synchronously, before any await: an early FIN is lost otherwise
     stream.addEventListener('message', (evt: any) => {
       const data: Uint8Array = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
       try {

@@ -8,7 +8,9 @@
 import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT, main, summaryLines, type BenchResult } from './run.js'
+import { main } from './run.js'
+import { ROOT, type BenchResult } from './result.js'
+import { summaryLines } from './summary.js'
 
 const DROP = 0.25
 

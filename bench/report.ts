@@ -8,7 +8,7 @@ import { controlMarkdown } from './control.js'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { relayMarkdown } from './relay.js'
-import type { BenchResult, DirResult } from './run.js'
+import type { BenchResult, DirResult } from './result.js'
 
 const mark = (p: boolean | null): string => p === true ? '✅ pass' : p === false ? '❌ miss' : '— n/a'
 const x = (v: number | null | undefined, d = 2): string => v == null ? '–' : `${v.toFixed(d)}×`

@@ -10,6 +10,7 @@
  * Prints one JSON line `{"port":port}` when listening.
  */
 import { createServer, type Socket } from 'node:net'
+import { listenOn } from '../src/util/listen.js'
 import { pumpBytes } from './pump.js'
 
 function handleBench (s: Socket): void {
@@ -53,7 +54,7 @@ function handleBench (s: Socket): void {
 }
 
 const bench = createServer({ allowHalfOpen: true }, handleBench)
-await new Promise<void>(resolve => bench.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve))
+await listenOn(bench, { port: 0, host: '127.0.0.1', backlog: 4096 })
 process.stdout.write(JSON.stringify({ port: (bench.address() as any).port }) + '\n')
 // exit with the parent
 process.stdin.on('end', () => process.exit(0))

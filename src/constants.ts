@@ -140,10 +140,6 @@ export const DEFAULT_RELAY_LISTEN = ['/ip4/0.0.0.0/tcp/7777', '/ip4/0.0.0.0/tcp/
 export const NAME_CACHE_TTL = 5 * 60 * 1000
 /** Negative name cache TTL (ms). */
 export const NAME_NEGATIVE_CACHE_TTL = 10 * 1000
-/** Naming: time limit of one relay-registry or DHT name lookup, and of a name registration (ms). */
-export const NAME_LOOKUP_TIMEOUT = 5000
-/** Naming: pause between two DHT queries while a lookup waits for an answer (ms). */
-export const DHT_RETRY_PAUSE = 100
 
 /** Request/response protocols (`wire/json-exchange.ts`): largest JSON message accepted (bytes). */
 export const MAX_JSON_MESSAGE = 64 * 1024
@@ -282,3 +278,25 @@ export const RELAY_STOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/stop'
 export const STOP_SETTLE_MAX = 500
 /** Least time given at stop to connections and circuits to close at the far end (ms). */
 export const STOP_CLOSE_MIN = 2000
+
+// ---- relay/hop (#20: defaults that were literals in hop-server.ts) ----
+/** Relay HOP server: time limit of one HOP/STOP handshake (ms). */
+export const HOP_HANDSHAKE_TIMEOUT = 10_000
+/** Relay HOP server: largest circuit message (HOP or STOP) accepted, in bytes. */
+export const HOP_MAX_MESSAGE = 4096
+/** Relay HOP server: HOP streams in, and STOP streams out, at once per connection. */
+export const HOP_MAX_STREAMS = 4096
+/** Relay HOP server: how often expired reservations, idle rate buckets and served penalties are swept (ms). */
+export const HOP_SWEEP_INTERVAL = 60_000
+/** Relay HOP server: a source peer's rate bucket is forgotten after this long without a circuit request (ms). */
+export const HOP_RATE_BUCKET_IDLE = 60_000
+
+// ---- naming (#20: defaults that were literals in relay-resolver.ts and dht-resolver.ts) ----
+/** Names: time limit for one relay's answer to a resolve or a register, dial included (ms). */
+export const NAME_RELAY_TIMEOUT = 5000
+/** Names: time limit for one DHT peer lookup, all attempts together (ms). */
+export const NAME_DHT_TIMEOUT = 5000
+/** Names: DHT lookups tried before giving up (the routing table fills once identify has run). */
+export const NAME_DHT_ATTEMPTS = 10
+/** Names: pause between DHT lookup attempts (ms). */
+export const NAME_DHT_RETRY_INTERVAL = 100

@@ -300,7 +300,8 @@ class Control implements ControlServer {
       spliceSocketStream(end, opened.stream, {
         counters: t.counters,
         connection: opened.connection,
-        connections: () => this.init.node.libp2p.getConnections()
+        connections: () => this.init.node.libp2p.getConnections(),
+        kicker: this.init.node.libp2p.services.streamKicker
       }).then(stats => {
         if (stats.clean) socket.end()
         else {

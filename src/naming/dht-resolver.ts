@@ -1,6 +1,7 @@
 import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parsePeerId } from '../auth/identity.js'
+import { NAME_DHT_ATTEMPTS, NAME_DHT_RETRY_INTERVAL, NAME_DHT_TIMEOUT } from '../constants.js'
 import type { PeerupLibp2p } from '../network/network.js'
 import type { NameResolver, ResolvedName } from './resolver.js'
 import type { AbortOptions } from '@libp2p/interface'
@@ -24,11 +25,11 @@ export interface DhtResolverInit {
 export async function findPeerAddrs (init: DhtResolverInit, peerId: string, options?: AbortOptions): Promise<string[]> {
   const { libp2p } = init
   if ((libp2p.services as any).dht == null) return []
-  const signal = AbortSignal.any([AbortSignal.timeout(init.timeoutMs ?? 5000), ...(options?.signal != null ? [options.signal] : [])])
+  const signal = AbortSignal.any([AbortSignal.timeout(init.timeoutMs ?? NAME_DHT_TIMEOUT), ...(options?.signal != null ? [options.signal] : [])])
   // make sure the bootstrap peers are connected, so the routing table is not empty
   await Promise.allSettled(init.bootstrap.map(async b => await libp2p.dial(multiaddr(b), { signal })))
   const id = parsePeerId(peerId)
-  for (let attempt = 0; attempt < 10 && !signal.aborted; attempt++) {
+  for (let attempt = 0; attempt < NAME_DHT_ATTEMPTS && !signal.aborted; attempt++) {
     try {
       const info = await libp2p.peerRouting.findPeer(id, { signal })
       const addrs = info.multiaddrs.map(m => m.toString()).filter(a => !a.includes('/p2p-circuit'))
@@ -37,7 +38,7 @@ export async function findPeerAddrs (init: DhtResolverInit, peerId: string, opti
       log('findPeer %s: %s', peerId, err.message)
     }
     // the routing table fills once identify has run on the bootstrap connections
-    await new Promise(resolve => setTimeout(resolve, 100))
+    await new Promise(resolve => setTimeout(resolve, NAME_DHT_RETRY_INTERVAL))
   }
   return []
 }

@@ -1,6 +1,6 @@
 import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
-import { NAMES_PROTOCOL } from '../constants.js'
+import { NAME_RELAY_TIMEOUT, NAMES_PROTOCOL } from '../constants.js'
 import { requestJson } from '../wire/json-exchange.js'
 import { parsePeerId } from '../auth/identity.js'
 import { parseName } from './name.js'
@@ -40,8 +40,8 @@ export function relayResolver (init: RelayResolverInit): NameResolver {
       if (network == null) return undefined
       for (const relay of init.relaysFor(network)) {
         try {
-          const conn = await init.libp2p.dial(multiaddr(relay), { signal: AbortSignal.timeout(init.timeoutMs ?? 5000) })
-          const reply = await requestJson<any>(conn, NAMES_PROTOCOL, { op: 'resolve', network, host: parsed.host }, { timeoutMs: init.timeoutMs ?? 5000, signal: options?.signal })
+          const conn = await init.libp2p.dial(multiaddr(relay), { signal: AbortSignal.timeout(init.timeoutMs ?? NAME_RELAY_TIMEOUT) })
+          const reply = await requestJson<any>(conn, NAMES_PROTOCOL, { op: 'resolve', network, host: parsed.host }, { timeoutMs: init.timeoutMs ?? NAME_RELAY_TIMEOUT, signal: options?.signal })
           if (reply?.found === true && typeof reply.peerId === 'string') {
             return { name, peerId: reply.peerId, addrs: Array.isArray(reply.addrs) ? reply.addrs : [], source: 'network', via: `relay ${network}` }
           }
@@ -60,6 +60,6 @@ function looksLikePeerId (name: string): boolean {
 
 /** Register this node's host name in its network on one relay. */
 export async function registerName (libp2p: PeerupLibp2p, relay: string, network: string, host: string): Promise<{ ok: boolean, error?: string }> {
-  const conn = await libp2p.dial(multiaddr(relay), { signal: AbortSignal.timeout(5000) })
-  return await requestJson(conn, NAMES_PROTOCOL, { op: 'register', network, host }, { timeoutMs: 5000 })
+  const conn = await libp2p.dial(multiaddr(relay), { signal: AbortSignal.timeout(NAME_RELAY_TIMEOUT) })
+  return await requestJson(conn, NAMES_PROTOCOL, { op: 'register', network, host }, { timeoutMs: NAME_RELAY_TIMEOUT })
 }

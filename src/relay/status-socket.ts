@@ -2,6 +2,7 @@ import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { logger } from '@libp2p/logger'
 import { ConfigError } from '../errors.js'
+import { closeServer, listenOn } from '../util/listen.js'
 import { queryStatusSocket } from './status-client.js'
 
 export { queryStatusSocket }
@@ -40,15 +41,12 @@ export async function serveStatusSocket (init: StatusSocketInit): Promise<Status
     try { text = JSON.stringify(init.describe()) } catch (err: any) { text = JSON.stringify({ error: err.message }) }
     s.end(text + '\n')
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(init.file, () => { server.off('error', reject); resolve() })
-  })
+  await listenOn(server, { path: init.file })
   chmodSync(init.file, 0o600)
   log('status socket on %s', init.file)
   return {
     async close () {
-      await new Promise<void>(resolve => server.close(() => { resolve() }))
+      await closeServer(server)
       try { unlinkSync(init.file) } catch {}
     }
   }

@@ -17,6 +17,7 @@ import { isIPv4 } from 'node:net'
 import { crc32 } from 'node:zlib'
 import { logger } from '@libp2p/logger'
 import { STUN_PORT, STUN_RATE_BURST, STUN_RATE_PER_SECOND, STUN_RESCAN_INTERVAL } from '../constants.js'
+import { bindUdp, closeUdp } from '../util/listen.js'
 import { localAddresses } from './stun-addresses.js'
 import type { Socket } from 'node:dgram'
 
@@ -244,10 +245,7 @@ export async function createStunServer (init: StunServerInit = {}): Promise<Stun
     const bare = host.replace(/^\[(.*)\]$/, '$1')
     const socket: Socket = createSocket({ type: bare.includes(':') ? 'udp6' : 'udp4' })
     socket.on('message', onMessage(socket))
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject)
-      socket.bind(port, bare, () => { socket.off('error', reject); resolve() })
-    }).catch((err) => { socket.close(); throw err })
+    await bindUdp(socket, port, bare).catch((err) => { socket.close(); throw err })
     // a send error (ICMP unreachable surfaced on some kernels) must not kill the relay
     socket.on('error', (err) => { log.error('STUN socket %s error: %s', host, err.message) })
     port = socket.address().port
@@ -256,7 +254,7 @@ export async function createStunServer (init: StunServerInit = {}): Promise<Stun
   const closeOne = async (host: string): Promise<void> => {
     const socket = sockets.get(host)
     sockets.delete(host)
-    if (socket != null) await new Promise<void>(resolve => { socket.close(() => { resolve() }) })
+    if (socket != null) await closeUdp(socket)
   }
   const sync = async (): Promise<Error | undefined> => {
     const wanted = [...new Set(hostsOf())]

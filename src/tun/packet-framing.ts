@@ -29,6 +29,26 @@ export function encodeFrames (packets: Uint8Array[]): Uint8Array {
   return out
 }
 
+/**
+ * Walk the whole frames of `buf`: `fn(packet, start)` for each, with the
+ * offset its frame starts at; the packet view is only valid during the
+ * call. Returns the offset after the last whole frame (where an incomplete
+ * one starts). The one frame walk: the decoder and TUN mode's batches use it.
+ *
+ * @throws {TunFrameError} on a zero or oversized length: the stream is corrupt
+ */
+export function walkFrames (buf: Uint8Array, fn: (packet: Uint8Array, start: number) => void, maxPacket = MAX_FRAME_PACKET): number {
+  let o = 0
+  while (buf.length - o >= FRAME_HEADER) {
+    const len = (buf[o] << 8) | buf[o + 1]
+    if (len === 0 || len > maxPacket) throw new TunFrameError(`bad frame length ${len} (max ${maxPacket})`)
+    if (buf.length - o - FRAME_HEADER < len) break
+    fn(buf.subarray(o + FRAME_HEADER, o + FRAME_HEADER + len), o)
+    o += FRAME_HEADER + len
+  }
+  return o
+}
+
 /** A streaming decoder of frames: feed it chunks in any split. */
 export interface FrameDecoder {
   /**
@@ -59,14 +79,7 @@ export function createFrameDecoder (onPacket: (packet: Uint8Array) => void, maxP
         buf = joined
         held = new Uint8Array(0)
       }
-      let o = 0
-      while (buf.length - o >= FRAME_HEADER) {
-        const len = (buf[o] << 8) | buf[o + 1]
-        if (len === 0 || len > maxPacket) throw new TunFrameError(`bad frame length ${len} (max ${maxPacket})`)
-        if (buf.length - o - FRAME_HEADER < len) break
-        onPacket(buf.subarray(o + FRAME_HEADER, o + FRAME_HEADER + len))
-        o += FRAME_HEADER + len
-      }
+      const o = walkFrames(buf, (packet) => { onPacket(packet) }, maxPacket)
       // copy the tail: the chunk's memory may be reused by the stream
       if (o < buf.length) held = buf.slice(o)
     }

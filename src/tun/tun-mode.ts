@@ -7,7 +7,7 @@ import { TunUnavailableError } from '../errors.js'
 import { checkInbound, routeOutbound } from './crypto-key-routing.js'
 import { configureInterface, removeInterface } from './interface-config.js'
 import { ICMP_UNREACHABLE, icmpUnreachable, intToIpv4, ipv4ToInt, isStunDatagram } from './ip-packet.js'
-import { MAX_FRAME_PACKET } from './packet-framing.js'
+import { MAX_FRAME_PACKET, walkFrames } from './packet-framing.js'
 import { createPeerLinks } from './peer-links.js'
 import { openTunDevice } from './tun-device.js'
 import type { InterfaceConfig } from './interface-config.js'
@@ -201,15 +201,6 @@ export async function startTunMode (init: TunModeInit, components: TunModeCompon
     const icmp = icmpUnreachable(packet, code, router)
     if (icmp != null && writeToDevice(icmp)) stats.icmpSent++
   }
-  /** Each framed packet of a buffer, as [start of frame, end of frame). */
-  const eachFrame = (frames: Uint8Array, fn: (packet: Uint8Array) => void): void => {
-    for (let o = 0; o + 2 <= frames.length;) {
-      const len = (frames[o] << 8) | frames[o + 1]
-      fn(frames.subarray(o + 2, o + 2 + len))
-      o += 2 + len
-    }
-  }
-
   links.onPacket = (peerId, packet) => {
     const src = addressOf.get(peerId)
     if (src == null) { drop('notAllowed', 1, { peerId }); return }
@@ -230,7 +221,7 @@ export async function startTunMode (init: TunModeInit, components: TunModeCompon
   links.onUnreachable = (peerId, error, queued) => {
     emit({ type: 'unreachable', peerId, error: error.message })
     for (const frames of queued) {
-      eachFrame(frames, (packet) => {
+      walkFrames(frames, (packet) => {
         drop('unreachable', 1, { peerId })
         reportUnreachable(packet, ICMP_UNREACHABLE.ADMIN_PROHIBITED)
       })
@@ -253,7 +244,7 @@ export async function startTunMode (init: TunModeInit, components: TunModeCompon
         drop('congested', runPackets, { peerId: runPeer })
       } else {
         const peerId = runPeer
-        eachFrame(frames, (packet) => {
+        walkFrames(frames, (packet) => {
           drop('unreachable', 1, { peerId })
           reportUnreachable(packet, ICMP_UNREACHABLE.ADMIN_PROHIBITED)
         })
@@ -261,10 +252,7 @@ export async function startTunMode (init: TunModeInit, components: TunModeCompon
       runPeer = undefined
       runPackets = 0
     }
-    let o = 0
-    while (o + 2 <= batch.length) {
-      const len = (batch[o] << 8) | batch[o + 1]
-      const packet = batch.subarray(o + 2, o + 2 + len)
+    const end = walkFrames(batch, (packet, o) => {
       const route = routeOutbound(packet, (dst) => byAddress.get(dst), broadcast)
       if (route.kind === 'peer' && isStunDatagram(packet)) {
         // WebRTC's ICE agent sees the TUN address as a host candidate: a direct UDP
@@ -288,9 +276,8 @@ export async function startTunMode (init: TunModeInit, components: TunModeCompon
           if (!route.silent) reportUnreachable(packet, ICMP_UNREACHABLE.HOST)
         }
       }
-      o += 2 + len
-    }
-    flush(o)
+    })
+    flush(end)
   }
   device.onError = (err) => { log.error('TUN device: %s', err.message) }
 

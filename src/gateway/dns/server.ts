@@ -5,11 +5,13 @@ import {
   DNS_LISTEN, DNS_MAX_IN_FLIGHT, DNS_MAX_TCP_CONNECTIONS, DNS_MAX_UDP_PAYLOAD, DNS_RESOLVE_TIMEOUT,
   DNS_SUFFIXES, DNS_TCP_IDLE_TIMEOUT, DNS_TTL, DNS_UPSTREAM, DNS_UPSTREAM_TIMEOUT
 } from '../../constants.js'
-import { LABEL_RE } from '../../config/schema.js'
 import { parseHostPort } from '../../services/service-registry.js'
-import { DNS_CLASS, DNS_CLASSIC_UDP_LIMIT, DNS_HEADER_SIZE, DNS_RCODE, DNS_TYPE, encodeDnsAnswer, parseDnsQuery } from './message.js'
+import { bindUdp, closeServer, closeUdp, listenOn } from '../../util/listen.js'
+import { DNS_CLASS, DNS_CLASSIC_UDP_LIMIT, DNS_HEADER_SIZE, DNS_RCODE, encodeDnsAnswer, parseDnsQuery } from './message.js'
+import { createZones } from './zones.js'
 import { forwardDnsQuery, systemDnsServers } from './forwarder.js'
-import type { DnsAnswer, DnsQuery, DnsRecord } from './message.js'
+import type { DnsAnswer, DnsQuery } from './message.js'
+import type { Zones } from './zones.js'
 import type { DnsServerAddress } from './forwarder.js'
 import type { VirtualIpTable } from '../virtual-ip.js'
 import type { AbortOptions } from '@libp2p/interface'
@@ -107,22 +109,20 @@ export interface DnsGateway {
   answer: (query: Uint8Array, options?: { tcp?: boolean }) => Promise<Uint8Array | undefined>
 }
 
-interface Zone {
-  /** Lower-case labels of the apex. */
-  labels: string[]
-  kind: 'suffix' | 'network' | 'reverse'
-}
-
 const MAX_TCP_MESSAGE = 0xffff
 /** Queries one TCP connection may have outstanding. */
 const MAX_TCP_PIPELINE = 32
 /** Answers one TCP connection may leave unread before it is dropped. */
 const MAX_TCP_WRITE_BACKLOG = 256 * 1024
 
+/** The largest answer a client may get: 64 KiB over TCP, else its EDNS size (512 without) capped at DNS_MAX_UDP_PAYLOAD. */
+function maxAnswerSize (tcp: boolean, edns?: { udpSize: number }): number {
+  return tcp ? MAX_TCP_MESSAGE : Math.min(edns?.udpSize ?? DNS_CLASSIC_UDP_LIMIT, DNS_MAX_UDP_PAYLOAD)
+}
+
 class Gateway implements DnsGateway {
   address: { host: string, port: number }
-  private readonly ttl: number
-  private readonly zones: Zone[]
+  private readonly zones: Zones
   private readonly upstream: 'refuse' | 'system'
   private readonly maxInFlight: number
   private inFlight = 0
@@ -134,19 +134,12 @@ class Gateway implements DnsGateway {
 
   constructor (private readonly init: DnsGatewayInit, private readonly components: DnsGatewayComponents) {
     this.address = parseHostPort(init.listen ?? DNS_LISTEN)
-    this.ttl = init.ttl ?? DNS_TTL
     this.upstream = init.upstream ?? DNS_UPSTREAM
     this.maxInFlight = init.maxInFlight ?? DNS_MAX_IN_FLIGHT
-    const split = (z: string): string[] => z.toLowerCase().replace(/^\.+|\.+$/g, '').split('.').filter(l => l !== '')
-    const octets = components.vips.cidr.split('/')[0].split('.')
-    this.zones = [
-      ...(init.suffixes ?? DNS_SUFFIXES).map(z => ({ labels: split(z), kind: 'suffix' as const })),
-      ...(init.bareNetworks ?? []).map(n => ({ labels: split(n), kind: 'network' as const })),
-      // the /16's reverse zone: 64.10.in-addr.arpa
-      { labels: [octets[1], octets[0], 'in-addr', 'arpa'], kind: 'reverse' as const }
-    ].filter(z => z.labels.length > 0)
-    // longest apex first, so the most specific zone wins
-    this.zones.sort((a, b) => b.labels.length - a.labels.length)
+    this.zones = createZones(
+      { suffixes: init.suffixes ?? DNS_SUFFIXES, bareNetworks: init.bareNetworks ?? [], ttl: init.ttl ?? DNS_TTL },
+      { vips: components.vips, lookup: async (name) => await this.lookup(name) }
+    )
   }
 
   async start (): Promise<void> {
@@ -154,17 +147,11 @@ class Gateway implements DnsGateway {
     // port 0: UDP picks a port, TCP must get the same one; retry if someone else holds it
     for (let attempt = 0; ; attempt++) {
       const udp = createSocket({ type: isIPv6(wanted.host) ? 'udp6' : 'udp4' })
-      await new Promise<void>((resolve, reject) => {
-        udp.once('error', reject)
-        udp.bind(wanted.port, wanted.host, () => { udp.off('error', reject); resolve() })
-      }).catch((err: Error) => { throw new Error(`DNS gateway: cannot listen on udp ${wanted.host}:${wanted.port}: ${err.message}`, { cause: err }) })
+      await bindUdp(udp, wanted.port, wanted.host).catch((err: Error) => { throw new Error(`DNS gateway: cannot listen on udp ${wanted.host}:${wanted.port}: ${err.message}`, { cause: err }) })
       const port = udp.address().port
       const tcp = createServer({ allowHalfOpen: true }, (s) => { this.onTcp(s) })
       try {
-        await new Promise<void>((resolve, reject) => {
-          tcp.once('error', reject)
-          tcp.listen(port, wanted.host, () => { tcp.off('error', reject); resolve() })
-        })
+        await listenOn(tcp, { port, host: wanted.host })
       } catch (err: any) {
         udp.close()
         if (wanted.port === 0 && err.code === 'EADDRINUSE' && attempt < 10) continue
@@ -176,7 +163,7 @@ class Gateway implements DnsGateway {
       this.udp = udp
       this.tcp = tcp
       this.address = { host: wanted.host, port }
-      log('listening on %s:%d (udp+tcp), zones %s', wanted.host, port, this.zones.map(z => z.labels.join('.')).join(', '))
+      log('listening on %s:%d (udp+tcp), zones %s', wanted.host, port, this.zones.list.map(z => z.labels.join('.')).join(', '))
       return
     }
   }
@@ -188,8 +175,8 @@ class Gateway implements DnsGateway {
     const tcp = this.tcp
     this.udp = undefined
     this.tcp = undefined
-    if (udp != null) await new Promise<void>(resolve => { udp.close(() => { resolve() }) })
-    if (tcp != null) await new Promise<void>(resolve => { tcp.close(() => { resolve() }) })
+    if (udp != null) await closeUdp(udp)
+    if (tcp != null) await closeServer(tcp)
   }
 
   private onUdp (msg: Buffer, rinfo: { address: string, port: number }): void {
@@ -269,7 +256,7 @@ class Gateway implements DnsGateway {
       log('dropped a query: %s', parsed.reason)
       return undefined
     }
-    const maxSize = (edns?: { udpSize: number }): number => tcp ? MAX_TCP_MESSAGE : Math.min(edns?.udpSize ?? DNS_CLASSIC_UDP_LIMIT, DNS_MAX_UDP_PAYLOAD)
+    const maxSize = (edns?: { udpSize: number }): number => maxAnswerSize(tcp, edns)
     if (parsed.kind === 'error') {
       log('malformed query %d: %s', parsed.id, parsed.reason)
       return encodeDnsAnswer(parsed, { rcode: parsed.rcode }, maxSize(parsed.edns), DNS_MAX_UDP_PAYLOAD)
@@ -278,25 +265,20 @@ class Gateway implements DnsGateway {
     const reply = (answer: DnsAnswer): Uint8Array => encodeDnsAnswer(query, answer, maxSize(query.edns), DNS_MAX_UDP_PAYLOAD)
     if (query.edns != null && query.edns.version > 0) return reply({ rcode: DNS_RCODE.BADVERS })
 
-    const zone = this.zoneOf(query.question.lower)
+    const zone = this.zones.zoneOf(query.question.lower)
     if (zone == null) return await this.outside(wire, query, tcp, reply)
     const klass = query.question.class
     if (klass !== DNS_CLASS.IN && klass !== DNS_CLASS.ANY) return reply({ rcode: DNS_RCODE.REFUSED })
     if (this.inFlight >= this.maxInFlight) return reply({ rcode: DNS_RCODE.SERVFAIL })
     this.inFlight++
     try {
-      return reply(await this.inZone(query, zone))
+      return reply(await this.zones.answer(query, zone))
     } catch (err: any) {
       log('answering %s failed: %s', query.question.lower, err?.message)
       return reply({ rcode: DNS_RCODE.SERVFAIL })
     } finally {
       this.inFlight--
     }
-  }
-
-  private zoneOf (lower: string): Zone | undefined {
-    const labels = lower === '' ? [] : lower.split('.')
-    return this.zones.find(z => z.labels.length <= labels.length && z.labels.every((l, i) => labels[labels.length - z.labels.length + i] === l))
   }
 
   private async outside (wire: Uint8Array, query: DnsQuery, tcp: boolean, reply: (a: DnsAnswer) => Uint8Array): Promise<Uint8Array> {
@@ -310,75 +292,13 @@ class Gateway implements DnsGateway {
     try {
       const answer = await forwardDnsQuery(wire, servers, { tcp, timeout: this.init.upstreamTimeout ?? DNS_UPSTREAM_TIMEOUT, signal: this.shutdown.signal })
       if (answer == null || answer.length < DNS_HEADER_SIZE || (answer[2] & 0x80) === 0) return reply({ rcode: DNS_RCODE.SERVFAIL, ra: true })
-      const limit = tcp ? MAX_TCP_MESSAGE : Math.min(query.edns?.udpSize ?? DNS_CLASSIC_UDP_LIMIT, DNS_MAX_UDP_PAYLOAD)
+      const limit = maxAnswerSize(tcp, query.edns)
       // an upstream answer too big for this client: truncated, so it retries over TCP
       if (answer.length > limit) return reply({ rcode: answer[3] & 0x0f, ra: true, truncated: true })
       return answer
     } finally {
       this.inFlight--
     }
-  }
-
-  private soa (zone: Zone): DnsRecord {
-    const apex = zone.labels.join('.')
-    return {
-      type: DNS_TYPE.SOA,
-      name: apex,
-      ttl: this.ttl,
-      primary: apex,
-      admin: `hostmaster.${apex}`,
-      serial: 1,
-      refresh: 3600,
-      retry: 600,
-      expiration: 86400,
-      minimum: this.ttl
-    }
-  }
-
-  private async inZone (query: DnsQuery, zone: Zone): Promise<DnsAnswer> {
-    const q = query.question
-    const rel = q.lower === '' ? [] : q.lower.split('.').slice(0, -zone.labels.length)
-    const owner = q.labels.join('.')
-    const nodata: DnsAnswer = { rcode: DNS_RCODE.NOERROR, aa: true, authorities: [this.soa(zone)] }
-    const nxdomain: DnsAnswer = { rcode: DNS_RCODE.NXDOMAIN, aa: true, authorities: [this.soa(zone)] }
-    if (rel.length === 0) {
-      if (q.type === DNS_TYPE.SOA || q.type === DNS_TYPE.ANY) return { rcode: DNS_RCODE.NOERROR, aa: true, answers: [{ ...this.soa(zone), name: owner }] }
-      return nodata
-    }
-
-    if (zone.kind === 'reverse') {
-      // <d>.<c>.64.10.in-addr.arpa → 10.64.c.d
-      if (rel.length === 1) return /^(0|[1-9]\d{0,2})$/.test(rel[0]) && Number(rel[0]) <= 255 ? nodata : nxdomain
-      if (rel.length > 2 || !rel.every(l => /^(0|[1-9]\d{0,2})$/.test(l) && Number(l) <= 255)) return nxdomain
-      const base = zone.labels.slice(0, 2).reverse().join('.')
-      const entry = this.components.vips.byIp(`${base}.${rel[1]}.${rel[0]}`)
-      if (entry == null || entry.names.length === 0) return nxdomain
-      if (q.type !== DNS_TYPE.PTR && q.type !== DNS_TYPE.ANY) return nodata
-      return { rcode: DNS_RCODE.NOERROR, aa: true, answers: [{ type: DNS_TYPE.PTR, name: owner, ttl: this.ttl, domain: this.forwardName(entry.names[0]) }] }
-    }
-
-    let name: string
-    if (zone.kind === 'network') {
-      if (rel.length !== 1) return nxdomain
-      name = `${rel[0]}.${zone.labels.join('.')}`
-    } else {
-      // <network>.p2p exists as a parent of its hosts
-      if (rel.length === 1) return LABEL_RE.test(rel[0]) ? nodata : nxdomain
-      if (rel.length !== 2) return nxdomain
-      name = `${rel[0]}.${rel[1]}`
-    }
-    if (!name.split('.').every(l => LABEL_RE.test(l))) return nxdomain
-    const peerId = await this.lookup(name)
-    if (peerId == null) return nxdomain
-    const ip = this.components.vips.assign(peerId, name)
-    if (q.type !== DNS_TYPE.A && q.type !== DNS_TYPE.ANY) return nodata
-    return { rcode: DNS_RCODE.NOERROR, aa: true, answers: [{ type: DNS_TYPE.A, name: owner, ttl: this.ttl, address: ip }] }
-  }
-
-  /** The name PTR answers carry: `host.network.<first suffix>`. */
-  private forwardName (name: string): string {
-    const suffix = this.zones.find(z => z.kind === 'suffix')
-    return suffix != null ? `${name}.${suffix.labels.join('.')}` : name
   }
 
   /** Resolve a mesh name once for every concurrent asker; null when it does not exist. */

@@ -1,35 +1,23 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { connect as tcpConnect, createServer, isIP, isIPv4 } from 'node:net'
+import { connect as tcpConnect, createServer } from 'node:net'
 import { logger } from '@libp2p/logger'
 import { DNS_SUFFIXES, SOCKS_FAILURE_LINGER, SOCKS_HANDSHAKE_TIMEOUT, SOCKS_LISTEN, SOCKS_MAX_CONNECTIONS } from '../../constants.js'
 import { ConfigError } from '../../errors.js'
-import { holdStream, spliceSocketStream } from '../../tunnels/proxy.js'
 import { parseHostPort } from '../../services/service-registry.js'
-import type { PeerupNode } from '../../node/node.js'
-import type { VirtualIpTable } from '../virtual-ip.js'
+import { closeServer, listenOn } from '../../util/listen.js'
+import { meshReply, Refusal, socksMesh } from './mesh.js'
+import { spliceSockets, tcpReply } from './passthrough.js'
+import { methodReply, parseGreeting, parseRequest, parseUserPass, replyBytes, SOCKS_METHOD, SOCKS_REPLY, userPassReply } from './protocol.js'
+import type { SocksMesh, SocksMeshComponents } from './mesh.js'
+import type { SocksDestination } from './protocol.js'
 import type { Server, Socket } from 'node:net'
+
+export { SOCKS_REPLY } from './protocol.js'
 
 const log = logger('peerup:gateway:socks')
 
-/** SOCKS5 reply codes (RFC 1928 §6). */
-export const SOCKS_REPLY = {
-  SUCCEEDED: 0x00,
-  GENERAL_FAILURE: 0x01,
-  NOT_ALLOWED: 0x02,
-  NETWORK_UNREACHABLE: 0x03,
-  HOST_UNREACHABLE: 0x04,
-  CONNECTION_REFUSED: 0x05,
-  TTL_EXPIRED: 0x06,
-  COMMAND_NOT_SUPPORTED: 0x07,
-  ADDRESS_TYPE_NOT_SUPPORTED: 0x08
-} as const
-
-/** Components of the SOCKS5 gateway. */
-export interface SocksGatewayComponents {
-  /** The mesh side: name resolution and tunnels (a `PeerupNode`); with `outbound`, tunnels are counted there (status, metrics). */
-  node: Pick<PeerupNode, 'resolve' | 'openTunnel'> & Partial<Pick<PeerupNode, 'outbound'>>
-  /** The virtual-IP table shared with the DNS gateway. */
-  vips: VirtualIpTable
+/** Components of the SOCKS5 gateway: the mesh side (`node`, `vips`) and plain TCP. */
+export interface SocksGatewayComponents extends SocksMeshComponents {
   /** Plain TCP connect for passthrough destinations. @default node:net `connect` */
   connect?: (options: { host: string, port: number, allowHalfOpen: true }) => Socket
 }
@@ -99,16 +87,6 @@ interface Conn {
   abort: AbortController
 }
 
-/** A destination, as the client asked for it. */
-type Destination =
-  | { kind: 'ip', host: string, port: number }
-  | { kind: 'domain', host: string, port: number }
-
-/** Why a destination could not be reached: the reply code and a log line. */
-class Refusal extends Error {
-  constructor (readonly code: number, message: string) { super(message) }
-}
-
 function isLoopback (host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host)
 }
@@ -117,79 +95,20 @@ function digest (s: string): Buffer {
   return createHash('sha256').update(s).digest()
 }
 
-/** The reply code for a mesh error, by error name. */
-function meshReply (err: any): number {
-  switch (err?.name) {
-    case 'NotAuthorizedError': return SOCKS_REPLY.NOT_ALLOWED
-    case 'ServiceNotFoundError': return SOCKS_REPLY.CONNECTION_REFUSED
-    case 'UnreachableError':
-    case 'NameNotFoundError':
-    case 'InvalidNameError':
-    case 'InvalidPeerIdError': return SOCKS_REPLY.HOST_UNREACHABLE
-    case 'AbortError':
-    case 'TimeoutError': return SOCKS_REPLY.TTL_EXPIRED
-    default: return SOCKS_REPLY.GENERAL_FAILURE
-  }
-}
-
-/** The reply code for a plain TCP connect error, by errno code. */
-function tcpReply (err: any): number {
-  switch (err?.code) {
-    case 'ECONNREFUSED': return SOCKS_REPLY.CONNECTION_REFUSED
-    case 'ENETUNREACH': return SOCKS_REPLY.NETWORK_UNREACHABLE
-    case 'EHOSTUNREACH':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN': return SOCKS_REPLY.HOST_UNREACHABLE
-    case 'ETIMEDOUT': return SOCKS_REPLY.TTL_EXPIRED
-    default: return SOCKS_REPLY.GENERAL_FAILURE
-  }
-}
-
-/** A reply: VER REP RSV ATYP BND.ADDR BND.PORT. */
-function replyBytes (code: number, bound?: { host: string, port: number }): Buffer {
-  let host = bound?.host ?? '0.0.0.0'
-  if (/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(host)) host = host.slice(7)
-  const port = bound?.port ?? 0
-  if (isIPv4(host)) {
-    return Buffer.from([0x05, code, 0x00, 0x01, ...host.split('.').map(Number), port >> 8, port & 0xff])
-  }
-  if (isIP(host) === 6) {
-    const b = Buffer.alloc(22)
-    b.set([0x05, code, 0x00, 0x04])
-    // expand "::" and write the 8 groups
-    const [head, tail = ''] = host.split('::')
-    const hs = head === '' ? [] : head.split(':')
-    const ts = tail === '' ? [] : tail.split(':')
-    const groups = host.includes('::') ? [...hs, ...Array(8 - hs.length - ts.length).fill('0'), ...ts] : hs
-    if (groups.length === 8 && groups.every(g => /^[0-9a-f]{1,4}$/i.test(g))) {
-      groups.forEach((g, i) => { b.writeUInt16BE(parseInt(g, 16), 4 + i * 2) })
-    }
-    b.writeUInt16BE(port, 20)
-    return b
-  }
-  return Buffer.from([0x05, code, 0x00, 0x01, 0, 0, 0, 0, port >> 8, port & 0xff])
-}
-
-function ipv6Text (b: Buffer): string {
-  const groups: string[] = []
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16))
-  return groups.join(':')
-}
-
 class Gateway implements SocksGateway {
   address: { host: string, port: number }
   private server?: Server
   private readonly conns = new Set<Conn>()
   private readonly timeout: number
   private readonly max: number
-  private readonly suffixes: string[]
+  private readonly mesh: SocksMesh
   private readonly credentials?: { user: Buffer, pass: Buffer }
 
   constructor (private readonly init: SocksGatewayInit, private readonly components: SocksGatewayComponents) {
     this.address = parseHostPort(init.listen ?? SOCKS_LISTEN)
     this.timeout = init.handshakeTimeout ?? SOCKS_HANDSHAKE_TIMEOUT
     this.max = init.maxConnections ?? SOCKS_MAX_CONNECTIONS
-    this.suffixes = (init.suffixes ?? DNS_SUFFIXES).map(s => s.toLowerCase().replace(/^\.+|\.+$/g, '')).filter(s => s !== '')
+    this.mesh = socksMesh(components, init.suffixes ?? DNS_SUFFIXES)
     if ((init.username == null) !== (init.password == null)) {
       throw new ConfigError('SOCKS gateway: set both username and password, or neither', { keyPath: 'gateway.socks' })
     }
@@ -204,10 +123,7 @@ class Gateway implements SocksGateway {
       throw new ConfigError(`SOCKS gateway: listening on ${host} needs a username and password (anyone who can connect would reach your mesh)`, { keyPath: 'gateway.socks.listen' })
     }
     const server = createServer({ allowHalfOpen: true }, (s) => { this.accept(s) })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => { server.off('error', reject); resolve() })
-    }).catch((err: Error) => { throw new Error(`SOCKS gateway: cannot listen on ${host}:${port}: ${err.message}`, { cause: err }) })
+    await listenOn(server, { port, host }).catch((err: Error) => { throw new Error(`SOCKS gateway: cannot listen on ${host}:${port}: ${err.message}`, { cause: err }) })
     server.on('error', (err) => { log.error('server error: %s', err.message) })
     this.server = server
     const addr = server.address()
@@ -222,7 +138,7 @@ class Gateway implements SocksGateway {
       c.abort.abort()
       c.socket.destroy()
     }
-    if (server != null) await new Promise<void>(resolve => { server.close(() => { resolve() }) })
+    if (server != null) await closeServer(server)
   }
 
   connections (): { handshaking: number, established: number } {
@@ -322,87 +238,49 @@ class Gateway implements SocksGateway {
   /** Consume as many complete handshake messages as the buffer holds. */
   private advance (conn: Conn): void {
     for (;;) {
-      const b = conn.buf
       if (conn.phase === 'greeting') {
-        if (b.length < 1) return
-        if (b[0] !== 0x05) { this.close(conn); return }
-        if (b.length < 2) return
-        const n = b[1]
-        if (b.length < 2 + n) return
-        const methods = b.subarray(2, 2 + n)
-        conn.buf = b.subarray(2 + n)
-        const want = this.credentials != null ? 0x02 : 0x00
-        if (!methods.includes(want)) {
-          this.finish(conn, Buffer.from([0x05, 0xff]))
+        const m = parseGreeting(conn.buf)
+        if (m.kind === 'incomplete') return
+        if (m.kind !== 'ok') { this.close(conn); return }
+        conn.buf = m.rest
+        const want = this.credentials != null ? SOCKS_METHOD.USER_PASS : SOCKS_METHOD.NO_AUTH
+        if (!m.value.methods.includes(want)) {
+          this.finish(conn, methodReply(SOCKS_METHOD.NONE_ACCEPTABLE))
           return
         }
-        conn.socket.write(Buffer.from([0x05, want]))
-        conn.phase = want === 0x02 ? 'auth' : 'request'
+        conn.socket.write(methodReply(want))
+        conn.phase = want === SOCKS_METHOD.USER_PASS ? 'auth' : 'request'
         continue
       }
       if (conn.phase === 'auth') {
-        // RFC 1929: VER(1) ULEN UNAME PLEN PASSWD
-        if (b.length < 1) return
-        if (b[0] !== 0x01) { this.close(conn); return }
-        if (b.length < 2) return
-        const ulen = b[1]
-        if (b.length < 3 + ulen) return
-        const plen = b[2 + ulen]
-        if (b.length < 3 + ulen + plen) return
-        const user = b.subarray(2, 2 + ulen)
-        const pass = b.subarray(3 + ulen, 3 + ulen + plen)
-        conn.buf = b.subarray(3 + ulen + plen)
+        const m = parseUserPass(conn.buf)
+        if (m.kind === 'incomplete') return
+        if (m.kind !== 'ok') { this.close(conn); return }
+        const { user, pass } = m.value
+        conn.buf = m.rest
         const ok = this.credentials != null &&
           // compare digests in constant time (both checks always run)
           [timingSafeEqual(digest(user.toString('utf8')), this.credentials.user), timingSafeEqual(digest(pass.toString('utf8')), this.credentials.pass)].every(Boolean)
-        if (!ok || ulen === 0) {
+        if (!ok || user.length === 0) {
           log('authentication failed')
-          this.finish(conn, Buffer.from([0x01, 0x01]))
+          this.finish(conn, userPassReply(false))
           return
         }
-        conn.socket.write(Buffer.from([0x01, 0x00]))
+        conn.socket.write(userPassReply(true))
         conn.phase = 'request'
         continue
       }
       if (conn.phase === 'request') {
-        if (b.length < 4) {
-          if (b.length >= 1 && b[0] !== 0x05) this.close(conn)
-          return
-        }
-        if (b[0] !== 0x05) { this.close(conn); return }
-        const cmd = b[1]
-        const atyp = b[3]
-        let addrLen: number
-        if (atyp === 0x01) addrLen = 4
-        else if (atyp === 0x04) addrLen = 16
-        else if (atyp === 0x03) {
-          if (b.length < 5) return
-          addrLen = 1 + b[4]
-        } else {
-          this.fail(conn, SOCKS_REPLY.ADDRESS_TYPE_NOT_SUPPORTED)
-          return
-        }
-        const total = 4 + addrLen + 2
-        if (b.length < total) return
-        const addr = b.subarray(4, 4 + addrLen)
-        const port = b.readUInt16BE(4 + addrLen)
+        const m = parseRequest(conn.buf)
+        if (m.kind === 'incomplete') return
+        if (m.kind === 'invalid') { this.close(conn); return }
+        if (m.kind === 'refuse') { this.fail(conn, m.code); return }
         // bytes after the request are the client's first payload (optimistic data)
-        const early = b.subarray(total)
+        const early = m.rest
         conn.buf = Buffer.alloc(0)
-        if (cmd !== 0x01) {
-          this.fail(conn, SOCKS_REPLY.COMMAND_NOT_SUPPORTED)
-          return
-        }
-        let dest: Destination
-        if (atyp === 0x01) dest = { kind: 'ip', host: [...addr].join('.'), port }
-        else if (atyp === 0x04) dest = { kind: 'ip', host: ipv6Text(addr), port }
-        else {
-          const name = addr.subarray(1).toString('latin1')
-          dest = isIP(name) !== 0 ? { kind: 'ip', host: name, port } : { kind: 'domain', host: name, port }
-        }
         conn.phase = 'connecting'
         conn.socket.pause()
-        this.connect(conn, dest, early).catch((err: Error) => {
+        this.connect(conn, m.value, early).catch((err: Error) => {
           log.error('connect failed: %s', err.message)
           if (conn.phase === 'connecting') this.fail(conn, SOCKS_REPLY.GENERAL_FAILURE)
         })
@@ -412,53 +290,13 @@ class Gateway implements SocksGateway {
     }
   }
 
-  /** Map a destination to a mesh target (peer name or ID), or undefined when it is outside the mesh. */
-  private async meshTarget (dest: Destination, signal: AbortSignal): Promise<{ target: string, peerId: string } | undefined> {
-    const { node, vips } = this.components
-    if (dest.kind === 'ip') {
-      if (!isIPv4(dest.host) || !vips.contains(dest.host)) return undefined
-      const entry = vips.byIp(dest.host)
-      if (entry == null) throw new Refusal(SOCKS_REPLY.HOST_UNREACHABLE, `no peer has virtual IP ${dest.host}`)
-      // dial by name when the name still means that peer (its names-file addresses help); else by peer ID
-      const name = entry.names[0]
-      if (name != null) {
-        try {
-          if ((await node.resolve(name, { signal })).peerId === entry.peerId) return { target: name, peerId: entry.peerId }
-        } catch {}
-      }
-      return { target: entry.peerId, peerId: entry.peerId }
-    }
-    let name = dest.host.toLowerCase().replace(/\.$/, '')
-    let zoned = false
-    for (const s of this.suffixes) {
-      if (name.endsWith(`.${s}`)) {
-        name = name.slice(0, -(s.length + 1))
-        zoned = true
-        break
-      }
-    }
-    try {
-      const r = await node.resolve(name, { signal })
-      return { target: name, peerId: r.peerId }
-    } catch (err: any) {
-      if (signal.aborted) throw err
-      // a name in our zones is never looked up outside the mesh
-      if (zoned) throw new Refusal(meshReply(err), `${dest.host}: ${err.message}`)
-      if (err?.name === 'NameNotFoundError' || err?.name === 'InvalidNameError') return undefined
-      throw new Refusal(meshReply(err), `${dest.host}: ${err.message}`)
-    }
-  }
-
-  private async connect (conn: Conn, dest: Destination, early: Buffer): Promise<void> {
+  private async connect (conn: Conn, dest: SocksDestination, early: Buffer): Promise<void> {
     const signal = conn.abort.signal
-    let mesh: { target: string, peerId: string } | undefined
+    let mesh
     try {
-      mesh = await this.meshTarget(dest, signal)
+      mesh = await this.mesh.target(dest, signal)
     } catch (err: any) {
-      if (conn.phase !== 'connecting') return
-      const code = err instanceof Refusal ? err.code : meshReply(err)
-      log('%s:%d refused (0x%s): %s', dest.host, dest.port, code.toString(16).padStart(2, '0'), err.message)
-      this.fail(conn, code)
+      this.refused(conn, dest, err)
       return
     }
     if (conn.phase !== 'connecting') return
@@ -472,35 +310,32 @@ class Gateway implements SocksGateway {
       return
     }
 
-    let opened
+    let tunnel
     try {
-      opened = await this.components.node.openTunnel(mesh.target, String(dest.port), { signal })
+      tunnel = await this.mesh.open(mesh, dest, signal)
     } catch (err: any) {
-      if (conn.phase !== 'connecting') return
-      const code = meshReply(err)
-      log('%s:%d via %s refused (0x%s): %s', dest.host, dest.port, mesh.target, code.toString(16).padStart(2, '0'), err.message)
-      this.fail(conn, code)
+      this.refused(conn, dest, err)
       return
     }
-    // capture the stream's early FIN/data before anything else can run: a FIN that arrives before the listeners is lost
-    const held = holdStream(opened.stream)
     if (conn.phase !== 'connecting' || conn.socket.destroyed) {
-      held.release()
-      opened.stream.abort(new Error('SOCKS client went away'))
+      tunnel.cancel(new Error('SOCKS client went away'))
       return
     }
-    let vip = '0.0.0.0'
-    try {
-      vip = this.components.vips.byPeer(opened.peerId)?.ip ?? this.components.vips.assign(opened.peerId)
-    } catch {}
+    const vip = tunnel.boundIp()
     this.established(conn)
     conn.socket.write(replyBytes(SOCKS_REPLY.SUCCEEDED, { host: vip, port: dest.port }))
     if (early.length > 0) conn.socket.unshift(early)
-    log('%s:%d -> %s (%s) %s', dest.host, dest.port, mesh.target, opened.peerId, opened.path.path === 'relayed' ? `relayed via ${opened.path.relay ?? 'relay'}` : 'direct')
-    const tracked = this.components.node.outbound?.track({ target: mesh.target, service: String(dest.port), peerId: opened.peerId, path: opened.path, origin: 'socks' })
-    const stats = await spliceSocketStream(conn.socket, held, { counters: tracked?.counters })
-    tracked?.end(stats.clean)
+    log('%s:%d -> %s (%s) %s', dest.host, dest.port, mesh.target, tunnel.peerId, tunnel.route)
+    const stats = await tunnel.splice(conn.socket)
     log('tunnel to %s:%d ended: %d up, %d down, %s', dest.host, dest.port, stats.bytesToStream, stats.bytesFromStream, stats.clean ? 'clean' : 'reset')
+  }
+
+  /** The mesh refused `dest`: reply with its code, unless the client is gone. */
+  private refused (conn: Conn, dest: SocksDestination, err: any): void {
+    if (conn.phase !== 'connecting') return
+    const code = err instanceof Refusal ? err.code : meshReply(err)
+    log('%s:%d refused (0x%s): %s', dest.host, dest.port, code.toString(16).padStart(2, '0'), err.message)
+    this.fail(conn, code)
   }
 
   private established (conn: Conn): void {
@@ -508,7 +343,7 @@ class Gateway implements SocksGateway {
     clearTimeout(conn.timer)
   }
 
-  private passthrough (conn: Conn, dest: Destination, early: Buffer): void {
+  private passthrough (conn: Conn, dest: SocksDestination, early: Buffer): void {
     const connect = this.components.connect ?? tcpConnect
     const out = connect({ host: dest.host, port: dest.port, allowHalfOpen: true })
     const onAbort = (): void => { out.destroy() }
@@ -530,25 +365,6 @@ class Gateway implements SocksGateway {
       spliceSockets(conn.socket, out)
     })
   }
-}
-
-/**
- * Join two TCP sockets both ways with backpressure (pipe) and half-close;
- * an error on either side resets both.
- */
-function spliceSockets (a: Socket, b: Socket): void {
-  const reset = (): void => {
-    if (!a.destroyed) a.resetAndDestroy()
-    if (!b.destroyed) b.resetAndDestroy()
-  }
-  a.on('error', reset)
-  b.on('error', reset)
-  // a side that closes without having sent its FIN was aborted: reset the other
-  a.on('close', () => { if (!a.readableEnded) reset() })
-  b.on('close', () => { if (!b.readableEnded) reset() })
-  a.pipe(b)
-  b.pipe(a)
-  a.resume()
 }
 
 /**

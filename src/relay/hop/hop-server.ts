@@ -1,8 +1,14 @@
 import { logger } from '@libp2p/logger'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
-import { decodeMessage, encodeMessage, HopType, lengthPrefixed, Status, StopType, takeLengthPrefixed } from './circuit-pb.js'
+import { HOP_HANDSHAKE_TIMEOUT, HOP_MAX_STREAMS, HOP_SWEEP_INTERVAL } from '../../constants.js'
 import { spliceStreams } from '../../tunnels/stream-splice.js'
+import { HopType, Status, StopType } from './circuit-pb.js'
+import { createCircuitLimits } from './circuit-limits.js'
+import { readMessage, writeMessage as send } from './codec.js'
+import { createReservationStore } from './reservation-store.js'
+import type { CircuitLimits } from './circuit-limits.js'
+import type { HopReservation, ReservationStore } from './reservation-store.js'
 import type { CircuitMessage, PbLimit } from './circuit-pb.js'
 import type { Connection, PeerId, Startable, Stream } from '@libp2p/interface'
 
@@ -11,7 +17,6 @@ const log = logger('peerup:relay:hop')
 /** Protocol IDs of circuit relay v2. */
 export const HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
 export const STOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/stop'
-const MAX_MESSAGE = 4096
 
 /** Init of {@link hopServer}. */
 export interface HopServerInit {
@@ -81,13 +86,7 @@ export interface HopServerInit {
   canConnect?: (source: string, destination: string) => boolean
 }
 
-/** A live reservation. */
-export interface HopReservation {
-  peer: string
-  expire: number
-  /** The connection the reservation was made on; it ends with that connection. */
-  connectionId: string
-}
+export type { HopReservation } from './reservation-store.js'
 
 /** Counters of the HOP server. */
 export interface HopStats {
@@ -122,72 +121,39 @@ interface HopComponents {
   events: any
 }
 
-/** Read one length-prefixed circuit message; returns it and any bytes read past it. */
-async function readMessage (stream: Stream, kind: 'hop' | 'stop', signal: AbortSignal): Promise<{ msg: CircuitMessage, rest: Uint8Array }> {
-  return await new Promise((resolve, reject) => {
-    let buf = new Uint8Array(0)
-    const done = (err?: Error, value?: { msg: CircuitMessage, rest: Uint8Array }): void => {
-      stream.removeEventListener('message', onMessage)
-      stream.removeEventListener('close', onClose)
-      signal.removeEventListener('abort', onAbort)
-      // hold further data until the splice attaches its listeners
-      try { if (stream.readStatus === 'readable') stream.pause() } catch {}
-      if (err != null) reject(err); else resolve(value!)
-    }
-    const onMessage = (evt: any): void => {
-      const chunk: Uint8Array = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
-      const next = new Uint8Array(buf.byteLength + chunk.byteLength)
-      next.set(buf, 0)
-      next.set(chunk, buf.byteLength)
-      buf = next
-      try {
-        const got = takeLengthPrefixed(buf, MAX_MESSAGE)
-        if (got != null) done(undefined, { msg: decodeMessage(kind, got.message), rest: got.rest })
-      } catch (err: any) {
-        done(err)
-      }
-    }
-    const onClose = (): void => { done(new Error('stream closed before a message arrived')) }
-    const onAbort = (): void => { done(new Error('handshake timed out')) }
-    stream.addEventListener('message', onMessage)
-    stream.addEventListener('close', onClose)
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
-}
-
-function send (stream: Stream, kind: 'hop' | 'stop', msg: CircuitMessage): void {
-  stream.send(lengthPrefixed(encodeMessage(kind, msg)))
-}
-
 function isCircuit (conn: Connection): boolean {
   return conn.remoteAddr.toString().includes('/p2p-circuit')
 }
 
 class Hop implements HopServer {
-  readonly reservations = new Map<string, HopReservation>()
-  private readonly counters = { circuitsOpened: 0, circuitsRefused: 0, refusedByLimit: 0, peersPenalized: 0, bytesRelayed: 0, activeCircuits: 0 }
-  private readonly penalty = new Map<string, number>()
-  private readonly bySource = new Map<string, number>()
+  private readonly store: ReservationStore
+  private readonly limits: CircuitLimits
+  private readonly counters = { circuitsOpened: 0, circuitsRefused: 0, refusedByLimit: 0, bytesRelayed: 0 }
   private readonly live = new Set<{ counters: { aToB: number, bToA: number }, paused: () => boolean }>()
   private readonly shutdown = new AbortController()
-  private readonly rate = new Map<string, { tokens: number, last: number }>()
   private sweep?: NodeJS.Timeout
 
-  constructor (private readonly components: HopComponents, private readonly init: HopServerInit) {}
+  constructor (private readonly components: HopComponents, private readonly init: HopServerInit) {
+    this.store = createReservationStore(init)
+    this.limits = createCircuitLimits(init, { penalize: (peer, ms) => { this.penalize(peer, ms) } })
+  }
+
+  get reservations (): Map<string, HopReservation> {
+    return this.store.reservations
+  }
 
   async start (): Promise<void> {
     await this.components.registrar.handle(HOP_PROTOCOL, (stream: Stream, conn: Connection) => {
       this.onHop(stream, conn).catch((err: Error) => { log('hop stream from %s failed: %s', conn.remotePeer, err.message); stream.abort(err) })
-    }, { maxInboundStreams: 4096, maxOutboundStreams: 4096, runOnLimitedConnection: false })
+    }, { maxInboundStreams: HOP_MAX_STREAMS, maxOutboundStreams: HOP_MAX_STREAMS, runOnLimitedConnection: false })
     // a reservation lives only while its peer is connected: the count never exceeds live peers
     this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
     this.components.events.addEventListener('connection:close', this.onConnectionClose)
     this.sweep = setInterval(() => {
       const now = Date.now()
-      for (const [peer, r] of this.reservations) if (r.expire <= now) this.reservations.delete(peer)
-      for (const [peer, b] of this.rate) if (now - b.last > 60_000) this.rate.delete(peer)
-      for (const [peer, until] of this.penalty) if (until <= now) this.penalty.delete(peer)
-    }, 60_000)
+      this.store.sweep(now)
+      this.limits.sweep(now)
+    }, HOP_SWEEP_INTERVAL)
     this.sweep.unref()
   }
 
@@ -207,17 +173,27 @@ class Hop implements HopServer {
       bytesInFlightCircuits += c.counters.aToB + c.counters.bToA
       if (c.paused()) pausedCircuits++
     }
-    return { reservations: this.reservations.size, ...this.counters, bytesInFlightCircuits, pausedCircuits }
+    const { circuitsOpened, circuitsRefused, refusedByLimit, bytesRelayed } = this.counters
+    return {
+      reservations: this.reservations.size,
+      circuitsOpened,
+      circuitsRefused,
+      refusedByLimit,
+      peersPenalized: this.limits.peersPenalized,
+      bytesRelayed,
+      activeCircuits: this.limits.active,
+      bytesInFlightCircuits,
+      pausedCircuits
+    }
   }
 
   private readonly onDisconnect = (evt: any): void => {
-    this.reservations.delete(evt.detail.toString())
+    this.store.peerGone(evt.detail.toString())
   }
 
   private readonly onConnectionClose = (evt: any): void => {
     const conn: Connection = evt.detail
-    const peer = conn.remotePeer.toString()
-    if (this.reservations.get(peer)?.connectionId === conn.id) this.reservations.delete(peer)
+    this.store.connectionGone(conn.remotePeer.toString(), conn.id)
   }
 
   private limit (): PbLimit | undefined {
@@ -230,18 +206,11 @@ class Hop implements HopServer {
   }
 
   isPenalized (peer: string): boolean {
-    const until = this.penalty.get(peer)
-    if (until == null) return false
-    if (until > Date.now()) return true
-    this.penalty.delete(peer)
-    return false
+    return this.limits.isPenalized(peer)
   }
 
-  private penalize (peer: string): void {
-    const ms = this.init.penaltyMs ?? 60_000
-    if (ms <= 0 || this.isPenalized(peer)) return
-    this.penalty.set(peer, Date.now() + ms)
-    this.counters.peersPenalized++
+  /** The limits put `peer` in the penalty box: disconnect it. */
+  private penalize (peer: string, ms: number): void {
     log('peer %s keeps opening circuits past its rate limit: disconnected and refused for %d s', peer, Math.round(ms / 1000))
     this.init.onPenalty?.(peer, ms)
     for (const c of this.components.connectionManager.getConnections() as Connection[]) {
@@ -253,7 +222,7 @@ class Hop implements HopServer {
     if (this.isPenalized(conn.remotePeer.toString())) { stream.abort(new Error('peer is refused for flooding')); return }
     // a cancellable handshake deadline: nothing may abort the circuit once it is spliced
     const handshake = new AbortController()
-    const timer = setTimeout(() => { handshake.abort(new Error('handshake timed out')) }, this.init.handshakeTimeout ?? 10_000)
+    const timer = setTimeout(() => { handshake.abort(new Error('handshake timed out')) }, this.init.handshakeTimeout ?? HOP_HANDSHAKE_TIMEOUT)
     const onShutdown = (): void => { handshake.abort(new Error('relay stopping')) }
     this.shutdown.signal.addEventListener('abort', onShutdown, { once: true })
     try {
@@ -292,15 +261,14 @@ class Hop implements HopServer {
     }
     if (isCircuit(conn)) { await refuse(Status.PERMISSION_DENIED, 'over a relayed connection'); return }
     if (this.init.canReserve != null && !this.init.canReserve(peer)) { await refuse(Status.PERMISSION_DENIED, 'not a member'); return }
-    if (!this.reservations.has(peer) && this.reservations.size >= (this.init.maxReservations ?? 1024)) {
+    if (this.store.isFull(peer)) {
       this.counters.refusedByLimit++
       await refuse(Status.RESERVATION_REFUSED, 'reservation table full')
       return
     }
     // the peer may have gone while its request was in flight: a slot for a dead connection would never be freed
     if (conn.status !== 'open') { await refuse(Status.RESERVATION_REFUSED, 'connection closed'); return }
-    const expire = Date.now() + (this.init.reservationTtl ?? 2 * 60 * 60 * 1000)
-    this.reservations.set(peer, { peer, expire, connectionId: conn.id })
+    const expire = this.store.reserve(peer, conn.id)
     const addrs = (this.components.addressManager.getAddresses() as any[])
       .filter(a => !a.toString().includes('/p2p-circuit'))
       .map(a => a.bytes as Uint8Array)
@@ -312,22 +280,6 @@ class Hop implements HopServer {
     })
     await stream.close().catch(() => {})
     log('reserved a slot for %s', peer)
-  }
-
-  /** Token bucket per source peer: `rate` circuits per second, bursts of twice that. */
-  private allowRate (peer: string): boolean {
-    const rate = this.init.maxCircuitsPerPeerPerSecond ?? 20
-    const burst = 2 * rate
-    const now = Date.now()
-    const b = this.rate.get(peer) ?? { tokens: burst, last: now }
-    b.tokens = Math.min(burst, b.tokens + (now - b.last) / 1000 * rate)
-    b.last = now
-    this.rate.set(peer, b)
-    // refusals go into debt; deep debt means the peer ignores the refusals
-    b.tokens--
-    if (b.tokens >= 0) return true
-    if (b.tokens < -2 * burst) { this.penalize(peer); b.tokens = 0 }
-    return false
   }
 
   private async connect (stream: Stream, conn: Connection, req: CircuitMessage, rest: Uint8Array, signal: AbortSignal, handshakeDone: () => void): Promise<void> {
@@ -348,22 +300,18 @@ class Hop implements HopServer {
       return
     }
     const destination = dst.toString()
-    if (!this.allowRate(source)) { this.counters.refusedByLimit++; await refuse(Status.RESOURCE_LIMIT_EXCEEDED, 'too many circuits per second'); return }
-    if (this.counters.activeCircuits >= (this.init.maxCircuits ?? 1024)) { this.counters.refusedByLimit++; await refuse(Status.RESOURCE_LIMIT_EXCEEDED, 'too many circuits on this relay'); return }
-    if ((this.bySource.get(source) ?? 0) >= (this.init.maxCircuitsPerPeer ?? 64)) { this.counters.refusedByLimit++; await refuse(Status.RESOURCE_LIMIT_EXCEEDED, 'too many circuits from this peer'); return }
+    const overLimit = this.limits.refusal(source)
+    if (overLimit != null) { this.counters.refusedByLimit++; await refuse(Status.RESOURCE_LIMIT_EXCEEDED, overLimit); return }
     if (this.init.canConnect != null && !this.init.canConnect(source, destination)) { await refuse(Status.PERMISSION_DENIED, `not allowed to ${destination}`); return }
     if (!this.reservations.has(destination)) { await refuse(Status.NO_RESERVATION, `${destination} has no reservation`); return }
     const dstConn = (this.components.connectionManager.getConnections(dst) as Connection[]).find(c => c.status === 'open' && !isCircuit(c))
     if (dstConn == null) { await refuse(Status.NO_RESERVATION, `${destination} is not connected`); return }
 
-    this.bySource.set(source, (this.bySource.get(source) ?? 0) + 1)
-    this.counters.activeCircuits++
+    this.limits.acquire(source)
     try {
       await this.open(stream, conn, dstConn, source, destination, rest, signal, handshakeDone, refuse)
     } finally {
-      this.counters.activeCircuits--
-      const n = (this.bySource.get(source) ?? 1) - 1
-      if (n <= 0) this.bySource.delete(source); else this.bySource.set(source, n)
+      this.limits.release(source)
     }
   }
 
@@ -371,7 +319,7 @@ class Hop implements HopServer {
     let stop: Stream
     let stopRest: Uint8Array
     try {
-      stop = await dstConn.newStream(STOP_PROTOCOL, { runOnLimitedConnection: true, maxOutboundStreams: 4096, signal })
+      stop = await dstConn.newStream(STOP_PROTOCOL, { runOnLimitedConnection: true, maxOutboundStreams: HOP_MAX_STREAMS, signal })
       send(stop, 'stop', { type: StopType.CONNECT, peer: { id: conn.remotePeer.toMultihash().bytes, addrs: [] }, limit: this.limit() })
       const reply = await readMessage(stop, 'stop', signal)
       if (reply.msg.status !== Status.OK) {

@@ -224,9 +224,6 @@ describe('DNS gateway (stub resolver)', () => {
       for (let i = 1; i <= 40; i++) res.answers.push({ name: req.questions[0].name, type: 1, class: 1, ttl: 5, address: `192.0.2.${i}` } as any)
       return res.toBuffer()
     }
-    const udp = createSocket('udp4')
-    udp.on('message', (m, r) => { udp.send(answerFor(m), r.port, r.address) })
-    await new Promise<void>(resolve => udp.bind(0, '127.0.0.1', () => { resolve() }))
     const tcp = createServer((s) => {
       s.on('error', () => {})
       s.once('data', (d: Buffer) => {
@@ -236,7 +233,22 @@ describe('DNS gateway (stub resolver)', () => {
         s.end(Buffer.concat([l, a]))
       })
     })
-    await new Promise<void>(resolve => tcp.listen(udp.address().port, '127.0.0.1', () => { resolve() }))
+    // UDP and TCP on one port: the TCP port of a free UDP port may be taken (another
+    // process on a busy machine), so try a few UDP ports, each once
+    let udp!: ReturnType<typeof createSocket>
+    for (let attempt = 1; ; attempt++) {
+      udp = createSocket('udp4')
+      await new Promise<void>(resolve => udp.bind(0, '127.0.0.1', () => { resolve() }))
+      const bound = await new Promise<boolean>(resolve => {
+        const taken = (): void => { resolve(false) }
+        tcp.once('error', taken)
+        tcp.listen(udp.address().port, '127.0.0.1', () => { tcp.off('error', taken); resolve(true) })
+      })
+      if (bound) break
+      udp.close()
+      assert.ok(attempt < 20, 'no port free for both UDP and TCP on 127.0.0.1 after 20 tries')
+    }
+    udp.on('message', (m, r) => { udp.send(answerFor(m), r.port, r.address) })
     const g = createDnsGateway({ listen: '127.0.0.1:0', upstream: 'system', upstreamServers: [{ host: '127.0.0.1', port: udp.address().port }] }, { resolve, vips })
     await g.start()
     try {

@@ -112,6 +112,7 @@ export { peerIdResolver } from './naming/peer-id-resolver.js'
 // --- gateways: SOCKS5 and DNS on this host, virtual IPs -------------------------
 export { startGateways, type GatewayOptions, type Gateways } from './gateway/gateway.js'
 export { createSocksGateway, SOCKS_REPLY, type SocksGateway, type SocksGatewayInit, type SocksGatewayComponents } from './gateway/socks5/server.js'
+export type { SocksMeshComponents } from './gateway/socks5/mesh.js'
 export { createDnsGateway, type DnsGateway, type DnsGatewayInit, type DnsGatewayComponents } from './gateway/dns/server.js'
 export { type DnsServerAddress } from './gateway/dns/forwarder.js'
 export { createVirtualIpTable, type VirtualIpTable, type VirtualIpTableInit, type VirtualIpEntry } from './gateway/virtual-ip.js'
